@@ -1,0 +1,2 @@
+"""The `prodcat` command. Stages plug in through the `prodcat.commands` entry-point group, so an
+image carries exactly the stages it installs and no member imports another."""

@@ -1,0 +1,88 @@
+"""Loading an artifact as a ready classifier, whatever its family."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from prodcat_core.artifact import METADATA_FILE, ArtifactMetadata, read_artifact
+from prodcat_core.errors import InvalidInputError, NotFoundError, UnavailableError
+from prodcat_core.labels import LabelCodec
+from prodcat_core.linear_model import LinearTextModel
+
+
+class TextClassifier(Protocol):
+    def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """One row of class probabilities (in codec order) per text."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    path: Path
+    metadata: ArtifactMetadata
+    codec: LabelCodec
+    classifier: TextClassifier
+
+
+def load_model(path: Path) -> LoadedModel:
+    """Reads and verifies an artifact folder and builds its classifier."""
+    metadata, codec = read_artifact(path)
+    if metadata.family == "linear":
+        linear = LinearTextModel.load(path)
+        classifier: TextClassifier = linear
+        n_classes = linear.n_classes
+    else:
+        raise InvalidInputError(f"{path}: model family {metadata.family!r} is not supported here")
+    if n_classes != codec.n_classes:
+        raise InvalidInputError(
+            f"{path}: the model has {n_classes} outputs but its label codec "
+            f"{codec.n_classes} classes"
+        )
+    return LoadedModel(path, metadata, codec, classifier)
+
+
+def locate_artifact(folder: Path) -> Path:
+    """The artifact inside `folder`: the folder itself, or the one an MLflow model carries under
+    `artifacts/` (what `models:/…` URIs download to)."""
+    if (folder / METADATA_FILE).is_file():
+        return folder
+    candidates = sorted(p.parent for p in folder.glob(f"artifacts/*/{METADATA_FILE}"))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not folder.exists():
+        raise NotFoundError(f"{folder}: no such folder")
+    raise InvalidInputError(f"{folder}: no model artifact found ({METADATA_FILE} is missing)")
+
+
+def resolve_model_source(source: str, download_dir: Path, tracking_uri: str | None = None) -> Path:
+    """A local folder, or an MLflow URI (`models:/<name>@<alias>`, `models:/<name>/<version>`,
+    `runs:/…`) downloaded into `download_dir` from `tracking_uri` (default: MLflow's own
+    configuration); returns the artifact folder."""
+    if source.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+        try:
+            import mlflow  # only the stages that talk to the registry carry it
+            from mlflow.exceptions import MlflowException
+        except ImportError as e:
+            raise UnavailableError(f"{source}: loading from MLflow needs the mlflow package") from e
+        download_dir.mkdir(parents=True, exist_ok=True)
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_registry_uri(tracking_uri)
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=str(download_dir)
+            )
+        except MlflowException as e:
+            if "RESOURCE_DOES_NOT_EXIST" in str(e.error_code) or "not found" in str(e).lower():
+                raise NotFoundError(f"{source}: not found in the MLflow registry") from e
+            raise UnavailableError(f"{source}: MLflow could not serve it: {e.message}") from e
+        except OSError as e:
+            raise UnavailableError(f"{source}: MLflow is unreachable: {e}") from e
+        return locate_artifact(Path(local))
+    return locate_artifact(Path(source))

@@ -1,0 +1,69 @@
+"""The text function: the only path from a listing's raw fields to the text a model sees.
+
+Training, evaluation and serving all call `listing_text`, so there is no skew between them. Any
+change to what it returns must bump TEXT_FN_VERSION: artifacts record the version they were trained
+with, and a server refuses an artifact whose version differs from its own."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import ftfy
+
+TEXT_FN_VERSION = "1"
+
+# Joins designation and description; chosen so it never occurs in cleaned text by accident.
+FIELD_SEPARATOR = " | "
+
+_TAG = re.compile(r"<[^>]{0,500}>")
+# UTF-8 read as cp1252/latin-1 leaves a lead byte (Ã, Â, â, Å) followed by a continuation
+# character; ftfy is only asked to repair strings that show this, which keeps clean text fast.
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2\u00c3\u00c5\u00e2][\u0080-\u00bf\u0152-\u0192\u02c6-\u02dc\u2013-\u2122]"
+)
+# C0/C1 control characters other than whitespace, zero-width characters and the BOM.
+_INVISIBLE = re.compile(
+    "[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2060\ufeff]"
+)
+_SPACE = re.compile(r"\s+")
+
+
+def clean_field(raw: str | None) -> str:
+    """Repairs and normalises one field: encoding, HTML, Unicode form, whitespace."""
+    if not raw:
+        return ""
+    text = raw
+    if _MOJIBAKE_HINT.search(text):
+        text = ftfy.fix_encoding(text)
+    # Entities first, then tags (an escaped "&lt;br&gt;" is a tag too), then entities that were
+    # escaped twice ("&amp;eacute;").
+    text = html.unescape(text)
+    text = _TAG.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE.sub("", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def listing_text(designation: str | None, description: str | None) -> str:
+    """One listing's text: its cleaned designation, then its description if it adds anything."""
+    title = clean_field(designation)
+    body = clean_field(description)
+    if not body or body == title:
+        return title
+    if body.startswith(title) and title:
+        return body
+    if not title:
+        return body
+    return f"{title}{FIELD_SEPARATOR}{body}"
+
+
+def listing_texts(
+    designations: Iterable[str | None], descriptions: Iterable[str | None]
+) -> list[str]:
+    """`listing_text` over two parallel columns."""
+    return [listing_text(t, d) for t, d in zip(designations, descriptions, strict=True)]

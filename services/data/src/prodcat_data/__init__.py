@@ -1,0 +1,1 @@
+"""The data stages (generate, import, preprocess) and the data API."""

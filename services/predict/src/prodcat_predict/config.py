@@ -1,0 +1,87 @@
+"""Settings of the predictor (env prefix PREDICT_).
+
+The server's every knob is here: where the model comes from, where it listens, how requests are
+batched and bounded. `PROMETHEUS_MULTIPROC_DIR` is read under its own name, the way
+prometheus-client reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from prodcat_core.settings import ServiceSettings
+
+
+class PredictSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PREDICT_", populate_by_name=True)
+
+    # The CLI's one-off predictions.
+    models_dir: Path = Field(Path("models"), description="where model artifacts live")
+    top_k: int = Field(3, ge=1, le=27, description="classes returned per listing")
+
+    # The model the server loads.
+    model_source: str = Field(
+        "/mnt/models",
+        description="artifact folder, /mnt/models (KServe's storage initializer) or an MLflow URI "
+        "such as models:/prodcat@champion",
+    )
+    model_name: str = Field(
+        "prodcat",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="name of the model in the V1/V2 URLs",
+    )
+    download_dir: Path | None = Field(
+        None, description="where an MLflow model is downloaded (a temporary folder when unset)"
+    )
+
+    # Where the server listens. Local by default; the container sets 0.0.0.0.
+    host: str = Field("127.0.0.1", description="address the HTTP (and gRPC) server binds")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: any free port)")
+    grpc_enabled: bool = Field(False, description="also serve the V2 gRPC protocol")
+    grpc_port: int = Field(8081, ge=1, le=65535, description="gRPC port")
+    workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
+    threads: int | None = Field(
+        None, ge=1, le=256, description="inference threads per worker; unset: the CPU limit / workers"
+    )
+    access_log: bool = Field(False, description="one log line per request (metrics count them anyway)")
+    docs: bool = Field(True, description="serve the Swagger UI at /docs (the OpenAPI is always served)")
+    grace_period_s: int = Field(30, ge=0, description="time given to in-flight requests at shutdown")
+
+    # Micro-batching.
+    batching: bool = Field(True, description="batch concurrent requests; off: one model call per request")
+    max_batch_size: int = Field(32, ge=1, le=4096, description="most listings in one model call")
+    max_batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="longest a listing waits for others to fill its batch"
+    )
+    inference_concurrency: int = Field(1, ge=1, le=64, description="model calls running at once per worker")
+    max_queue: int = Field(
+        2048, ge=1, description="listings waiting for the model before new requests are refused (503)"
+    )
+
+    # Request limits.
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body (413 above)")
+    max_items: int = Field(64, ge=1, description="most listings in one request (413 above)")
+    max_text_chars: int = Field(
+        5000, ge=1, description="a listing's text is cut to this many characters (flagged `truncated`)"
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="longest wait for the model (504 after)")
+    retry_after_s: int = Field(1, ge=1, description="Retry-After of an overload answer (503)")
+
+    # Metrics with several workers (prometheus-client's multiprocess mode).
+    metrics_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
+        description="prometheus-client multiprocess folder; created when workers > 1 and unset",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PredictSettings:
+        if self.max_items > self.max_queue:
+            raise ValueError(f"max_items ({self.max_items}) must not exceed max_queue ({self.max_queue})")
+        return self
+
+    @property
+    def max_batch_wait_s(self) -> float:
+        return self.max_batch_wait_ms / 1000.0

@@ -1,0 +1,65 @@
+"""Logging a training run to MLflow and registering its model as the new challenger."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from prodcat_core.artifact import ArtifactMetadata
+from prodcat_core.errors import UnavailableError
+from prodcat_core.registry import ModelRegistry, ModelVersionInfo
+from prodcat_core.tracking import flatten, open_experiment
+from prodcat_train import pyfunc_model
+from prodcat_train.config import TrainSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    run_id: str
+    version: ModelVersionInfo
+
+
+def track_training(
+    settings: TrainSettings,
+    artifact: Path,
+    metadata: ArtifactMetadata,
+    history: list[dict[str, float]],
+) -> TrackedRun:
+    """One MLflow run with params, per-epoch metrics, the artifact (as a pyfunc model) and the
+    dataset/commit tags; then a registry version aliased `challenger`."""
+    experiment_id = open_experiment(settings)
+    tags = {
+        "model_id": metadata.model_id,
+        "family": metadata.family,
+        "dataset_id": metadata.dataset_id,
+        "prepared_id": metadata.prepared_id,
+        "synthetic": str(metadata.synthetic).lower(),
+        "git_commit": metadata.git_commit or "unknown",
+    }
+    try:
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=metadata.model_id, tags=tags
+        ) as run:
+            mlflow.log_params(flatten(metadata.params))
+            for step, epoch in enumerate(history):
+                mlflow.log_metrics(epoch, step=step)
+            mlflow.log_metrics(metadata.metrics)
+            logged = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=pyfunc_model.__file__,
+                artifacts={"artifact": str(artifact)},
+                pip_requirements=["prodcat-core", "prodcat-train"],
+            )
+            run_id = run.info.run_id
+    except MlflowException as e:
+        raise UnavailableError(f"MLflow at {settings.tracking_uri}: {e.message}") from e
+    registry = ModelRegistry(settings.tracking_uri, settings.registered_model)
+    version = registry.register(logged.model_uri, run_id, tags)
+    logger.info("MLflow run %s, %s version %s", run_id, settings.registered_model, version.version)
+    return TrackedRun(run_id, version)
