@@ -26,6 +26,8 @@ X_FILENAME = "X_train_update.csv"
 Y_FILENAME = "Y_train_CVw08PX.csv"
 
 ROWS_FILE = "rows.parquet"
+# Written by the generator beside the files it makes; its hashes mark them synthetic.
+PROVENANCE_FILE = "provenance.json"
 CODEC_FILE = "label_codec.json"
 SPLITS = ("train", "val", "test", "holdout")
 Split = Literal["train", "val", "test", "holdout"]

@@ -68,10 +68,13 @@ def resolve_model_source(source: str, download_dir: Path, tracking_uri: str | No
         try:
             import mlflow  # only the stages that talk to the registry carry it
             from mlflow.exceptions import MlflowException
+
+            from prodcat_core.registry import check_tracking_server
         except ImportError as e:
             raise UnavailableError(f"{source}: loading from MLflow needs the mlflow package") from e
         download_dir.mkdir(parents=True, exist_ok=True)
         if tracking_uri:
+            check_tracking_server(tracking_uri)
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(tracking_uri)
         try:

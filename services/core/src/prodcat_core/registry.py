@@ -112,7 +112,9 @@ class ModelRegistry:
         )
         return sorted((self._info(mv) for mv in found), key=lambda v: int(v.version))
 
-    def register(self, model_uri: str, run_id: str, tags: dict[str, str]) -> ModelVersionInfo:
+    def register(
+        self, model_uri: str, run_id: str, tags: dict[str, str], logged_model_id: str | None = None
+    ) -> ModelVersionInfo:
         """A new version from a logged model, tagged, and made the challenger."""
 
         def create() -> ModelVersionInfo:
@@ -121,7 +123,9 @@ class ModelRegistry:
             except MlflowException as e:
                 if e.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
-            mv = self.client.create_model_version(self.name, model_uri, run_id=run_id, tags=tags)
+            mv = self.client.create_model_version(
+                self.name, model_uri, run_id=run_id, tags=tags, model_id=logged_model_id
+            )
             self.client.set_registered_model_alias(self.name, CHALLENGER, mv.version)
             return self._info(self.client.get_model_version(self.name, mv.version))
 

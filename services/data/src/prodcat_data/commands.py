@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from prodcat_core.datasets import SplitParams, dataset_store, prepared_store
-from prodcat_core.store import write_json_atomic
 from prodcat_data.config import DataSettings
-from prodcat_data.importer import PROVENANCE_FILE, import_dataset
+from prodcat_data.importer import import_dataset
 from prodcat_data.preprocess import preprocess_dataset
 
 data_app = typer.Typer(
@@ -22,11 +21,11 @@ data_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    from prodcat_data.runs.commands import models_app, runs_app
+
     app.add_typer(data_app, name="data")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(models_app, name="models")
 
 
 @data_app.command()
@@ -41,17 +40,6 @@ def generate(
     from prodcat_data.synthetic import write_challenge_files
 
     x_path, y_path = write_challenge_files(out, rows, seed)
-    write_json_atomic(
-        out / PROVENANCE_FILE,
-        {
-            "generator": "prodcat_data.synthetic",
-            "synthetic": True,
-            "rows": rows,
-            "seed": seed,
-            "x_sha256": _sha256(x_path),
-            "y_sha256": _sha256(y_path),
-        },
-    )
     typer.echo(f"wrote {rows:,} synthetic listings to {x_path} and {y_path}")
 
 
@@ -122,3 +110,39 @@ def show(version: Annotated[str, typer.Argument(help="A ds-… or pp-… id.")])
         else dataset_store(settings.datasets_dir)
     )
     typer.echo(json.dumps(store.manifest(store.resolve(version)), indent=2, ensure_ascii=False))
+
+
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    """uvicorn adds an ANSI-coloured copy of each message; the log formats show extras."""
+    record.__dict__.pop("color_message", None)
+    return True
+
+
+@data_app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (env DATA_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env DATA_API_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the data API (datasets, runs, models) with uvicorn."""
+    import uvicorn
+
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(_drop_color_message)
+    settings = DataSettings()
+    options: dict[str, Any] = {
+        "host": host or settings.api_host,
+        "port": port or settings.api_port,
+        "log_config": None,  # the CLI configured logging already
+        "ws": "none",
+        "lifespan": "on",
+        "server_header": False,
+    }
+    if workers > 1:
+        uvicorn.run(
+            "prodcat_data.api.app:create_app_from_env", factory=True, workers=workers, **options
+        )
+        return
+    from prodcat_data.api.app import create_app
+
+    uvicorn.run(create_app(settings), **options)

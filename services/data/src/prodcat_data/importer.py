@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat_core.datasets import (
+    PROVENANCE_FILE,
     ROWS_FILE,
     SCHEMA_VERSION,
     X_COLUMNS,
@@ -33,9 +34,6 @@ from prodcat_data.config import DataSettings
 from prodcat_data.sources import LocalFile, fetch
 
 logger = logging.getLogger(__name__)
-
-# Written by `prodcat data generate` beside the files it makes; its hashes mark them synthetic.
-PROVENANCE_FILE = "provenance.json"
 
 
 @dataclass(frozen=True)

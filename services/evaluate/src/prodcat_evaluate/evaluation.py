@@ -23,7 +23,12 @@ from prodcat_core.gate import GateDecision, GatePolicy, decide
 from prodcat_core.logging import log_context
 from prodcat_core.metrics import Scores, confusion, score
 from prodcat_core.model import LoadedModel, load_model, resolve_model_source
-from prodcat_core.registry import CHAMPION, ModelRegistry, ModelVersionInfo
+from prodcat_core.registry import (
+    CHAMPION,
+    ModelRegistry,
+    ModelVersionInfo,
+    check_tracking_server,
+)
 from prodcat_core.store import MANIFEST, VersionStore, write_json_atomic
 from prodcat_core.tracking import open_experiment
 from prodcat_evaluate.config import EvaluateSettings
@@ -159,6 +164,7 @@ def _score_champion(
 def evaluate(
     model: str, prepared_ref: str, settings: EvaluateSettings, *, promote: bool = True
 ) -> EvaluationResult:
+    check_tracking_server(settings.tracking_uri)  # fail before the work, not after it
     registry = ModelRegistry(settings.tracking_uri, settings.registered_model)
     data = PreparedData(prepared_store(settings.prepared_dir), prepared_ref)
     store = results_store(settings.results_dir)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
 
 from prodcat_core.artifact import ArtifactMetadata
 from prodcat_core.errors import UnavailableError
@@ -17,6 +19,20 @@ from prodcat_train import pyfunc_model
 from prodcat_train.config import TrainSettings
 
 logger = logging.getLogger(__name__)
+
+# What `mlflow models serve` accepts and answers (dataframe_split / dataframe_records JSON).
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [ColSpec("string", "designation"), ColSpec("string", "description", required=False)]
+    ),
+    outputs=Schema(
+        [
+            ColSpec("long", "prdtypecode"),
+            ColSpec("string", "category"),
+            ColSpec("double", "confidence"),
+        ]
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +71,12 @@ def track_training(
                 python_model=pyfunc_model.__file__,
                 artifacts={"artifact": str(artifact)},
                 pip_requirements=["prodcat-core", "prodcat-train"],
+                signature=SIGNATURE,
             )
             run_id = run.info.run_id
     except MlflowException as e:
         raise UnavailableError(f"MLflow at {settings.tracking_uri}: {e.message}") from e
     registry = ModelRegistry(settings.tracking_uri, settings.registered_model)
-    version = registry.register(logged.model_uri, run_id, tags)
+    version = registry.register(logged.model_uri, run_id, tags, logged.model_id)
     logger.info("MLflow run %s, %s version %s", run_id, settings.registered_model, version.version)
     return TrackedRun(run_id, version)

@@ -1,0 +1,119 @@
+"""Helpers of the cross-service tests: the real `prodcat` CLI as a process, an isolated set of
+stores per test, and a real MLflow tracking server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BIN = Path(sys.executable).parent
+PRODCAT = BIN / "prodcat"
+
+# Small models keep each training run to a few seconds.
+SMALL_MODEL = ["--set", "word_max_features=20000", "--set", "char_max_features=20000"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Workspace:
+    """A folder with every store of the platform, and the env that points the stages at it."""
+
+    root: Path
+    env: dict[str, str]
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(PRODCAT), *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"prodcat {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+
+def make_workspace(root: Path, tracking_uri: str | None = None) -> Workspace:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATA_", "TRAIN_", "EVALUATE_", "PREDICT_", "MLFLOW_"))
+    }
+    env |= {
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "PRODCAT_LOG_FORMAT": "json",
+        "MLFLOW_TRACKING_URI": tracking_uri or f"sqlite:///{root / 'mlruns.db'}",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }
+    return Workspace(root, env)
+
+
+class MlflowServer:
+    """`mlflow server` on 127.0.0.1 over a SQLite store that outlives restarts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        mlflow = shutil.which("mlflow", path=str(BIN)) or str(BIN / "mlflow")
+        self._log = (self.root / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                mlflow, "server", "--host", "127.0.0.1", "--port", str(self.port),
+                "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+                "--artifacts-destination", str(self.root / "artifacts"),
+                "--workers", "1",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError((self.root / "server.log").read_text())
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("mlflow server did not become healthy in 90 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
