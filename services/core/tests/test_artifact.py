@@ -166,9 +166,10 @@ def test_load_model_checks_outputs_against_the_codec(tmp_path: Path) -> None:
         load_model(path)
 
 
-def test_load_model_refuses_other_families(tmp_path: Path) -> None:
+def test_load_model_refuses_a_family_whose_files_are_absent(tmp_path: Path) -> None:
+    # A "transformer" artifact that carries linear files has no ONNX model to serve.
     path = write_artifact(tmp_path / "m", _metadata(family="transformer"), _codec(), _linear().save)
-    with pytest.raises(InvalidInputError, match="'transformer' is not supported"):
+    with pytest.raises(InvalidInputError):
         load_model(path)
 
 

@@ -62,15 +62,22 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit code (so tests can call it in-process)."""
     app = build_app()
     try:
-        app(args=argv, prog_name="prodcat", standalone_mode=False)
+        code = app(args=argv, prog_name="prodcat", standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
+    except (click.exceptions.Abort, typer.Abort):
+        print("aborted", file=sys.stderr)
+        return 130
     except click.ClickException as e:
         e.show()
         return e.exit_code
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return 130
+    except typer.TyperException as e:  # typer vendors click: its usage errors are not click's
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"Error: {e.format_message()}", file=sys.stderr)
+        return e.exit_code
     except ProdcatError as e:
         logger.error("%s", e.message, extra={"error": type(e).__name__})
         print(f"error: {e.message}", file=sys.stderr)
@@ -79,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.exception("stage failed")
         print(f"error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    return 0
+    # Without standalone mode, typer returns the code of a `typer.Exit(code)` (130 on Ctrl-C).
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

@@ -8,6 +8,7 @@ model with no pickle and no training code. `transform` reproduces scikit-learn's
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -142,7 +143,11 @@ class LinearTextModel:
         try:
             features = json.loads((folder / FEATURES_FILE).read_text(encoding="utf-8"))
             blocks = [FeatureBlock.model_validate(b) for b in features["blocks"]]
-            with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as weights:
+            # An open file, not a path: np.load leaks the handle it opened when the archive is bad.
+            with (
+                (folder / WEIGHTS_FILE).open("rb") as fh,
+                np.load(fh, allow_pickle=False) as weights,
+            ):
                 idfs = [weights[f"idf_{i}"] for i in range(len(blocks))]
                 return cls(
                     blocks,
@@ -154,5 +159,5 @@ class LinearTextModel:
                 )
         except FileNotFoundError as e:
             raise InvalidInputError(f"{folder}: linear model file missing: {e.filename}") from e
-        except (ValueError, KeyError, OSError) as e:
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise InvalidInputError(f"{folder}: linear model files are unreadable: {e}") from e

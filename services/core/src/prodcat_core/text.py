@@ -13,12 +13,13 @@ from collections.abc import Iterable
 
 import ftfy
 
-TEXT_FN_VERSION = "1"
+TEXT_FN_VERSION = "2"
 
 # Joins designation and description; chosen so it never occurs in cleaned text by accident.
 FIELD_SEPARATOR = " | "
 
-_TAG = re.compile(r"<[^>]{0,500}>")
+# A tag opens with a letter, "/" or "!": "âge < 3 ans et > 1 an" is text, not markup.
+_TAG = re.compile(r"<[A-Za-z/!][^<>]{0,500}>")
 # UTF-8 read as cp1252/latin-1 leaves a lead byte (Ã, Â, â, Å) followed by a continuation
 # character; ftfy is only asked to repair strings that show this, which keeps clean text fast.
 _MOJIBAKE_HINT = re.compile(
@@ -31,25 +32,41 @@ _INVISIBLE = re.compile(
 _SPACE = re.compile(r"\s+")
 
 
-def clean_field(raw: str | None) -> str:
-    """Repairs and normalises one field: encoding, HTML, Unicode form, whitespace."""
-    if not raw:
-        return ""
-    text = raw
-    if _MOJIBAKE_HINT.search(text):
-        text = ftfy.fix_encoding(text)
+# Layered markup ("&amp;lt;br&amp;gt;", mojibake written as entities) needs more than one pass;
+# cleaning repeats until nothing changes, so cleaning cleaned text changes nothing.
+_MAX_PASSES = 8
+
+
+def _clean_once(text: str) -> str:
+    text = _INVISIBLE.sub("", text)
     # Entities first, then tags (an escaped "&lt;br&gt;" is a tag too), then entities that were
     # escaped twice ("&amp;eacute;").
     text = html.unescape(text)
     text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    text = unicodedata.normalize("NFC", text)
-    text = _INVISIBLE.sub("", text)
+    # After unescaping, so that mojibake written as entities ("&Atilde;&copy;") is repaired too.
+    if _MOJIBAKE_HINT.search(text):
+        text = ftfy.fix_encoding(text)
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
     return _SPACE.sub(" ", text).strip()
 
 
-def listing_text(designation: str | None, description: str | None) -> str:
+def clean_field(raw: str | float | None) -> str:
+    """Repairs and normalises one field: encoding, HTML, Unicode form, whitespace. None, NaN
+    (pandas' missing value) and other non-strings are empty."""
+    if not isinstance(raw, str) or not raw:
+        return ""
+    text = raw
+    for _ in range(_MAX_PASSES):
+        cleaned = _clean_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def listing_text(designation: str | float | None, description: str | float | None) -> str:
     """One listing's text: its cleaned designation, then its description if it adds anything."""
     title = clean_field(designation)
     body = clean_field(description)

@@ -45,28 +45,50 @@ class ImportResult:
 
 
 def _check_utf8(file: LocalFile) -> None:
-    """Fails on the first byte sequence that is not UTF-8, naming its line."""
+    """Fails on the first byte sequence that is not UTF-8, naming its row and id."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    offset = 0
-    line = 1
     with file.path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as e:
-                bad = max(e.start, 0)
-                line += chunk.count(b"\n", 0, bad)
                 raise InvalidInputError(
-                    f"{file.name}: line {line}: bytes that are not UTF-8 "
-                    f"(byte offset {offset + bad}); "
-                    "save the file as UTF-8"
+                    f"{_locate_undecodable(file)}: bytes that are not UTF-8; save the file as UTF-8"
                 ) from e
-            line += chunk.count(b"\n")
-            offset += len(chunk)
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as e:
         raise InvalidInputError(f"{file.name}: ends inside a UTF-8 character") from e
+
+
+# What undecodable bytes become when a file is read with errors="surrogateescape".
+_UNDECODABLE = "[\udc80-\udcff]"
+
+
+def _locate_undecodable(file: LocalFile) -> str:
+    """`<file>: row N (id I)` of the first row holding bytes that are not UTF-8 (or the header)."""
+    try:
+        frame = pd.read_csv(
+            file.path,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8-sig",
+            encoding_errors="surrogateescape",
+        )
+    except (pd.errors.ParserError, ValueError):
+        return file.name
+    if frame.columns.str.contains(_UNDECODABLE, regex=True).any():
+        return f"{file.name}: header"
+    bad = np.zeros(len(frame), dtype=bool)
+    for column in frame.columns:
+        bad |= frame[column].str.contains(_UNDECODABLE, regex=True).to_numpy(dtype=bool)
+    rows = np.flatnonzero(bad)
+    if not rows.size:
+        return file.name
+    pos = int(rows[0])
+    raw_id = str(frame.iloc[pos, 0]).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return f"{file.name}: row {pos + 1} (id {raw_id})"
 
 
 def _where(file: LocalFile, frame: pd.DataFrame, position: int) -> str:
@@ -83,7 +105,8 @@ def _read_csv(file: LocalFile, columns: tuple[str, ...], settings: DataSettings)
     except pd.errors.EmptyDataError as e:
         raise InvalidInputError(f"{file.name}: the file is empty") from e
     except (pd.errors.ParserError, ValueError) as e:
-        raise InvalidInputError(f"{file.name}: not a valid CSV file: {e}") from e
+        reason = " ".join(str(e).split())  # pandas' messages end with a newline
+        raise InvalidInputError(f"{file.name}: not a valid CSV file: {reason}") from e
     header = list(frame.columns)
     if not header or not str(header[0]).startswith("Unnamed: 0"):
         raise InvalidInputError(
@@ -180,15 +203,17 @@ def _validate_y(file: LocalFile, y: pd.DataFrame) -> pd.Series:
 
 
 def _check_ids_match(xf: LocalFile, x: pd.DataFrame, yf: LocalFile, y: pd.DataFrame) -> None:
-    only_x = x.index.difference(y.index)
-    only_y = y.index.difference(x.index)
-    if len(only_x):
+    only_x = np.flatnonzero(~x.index.isin(y.index))
+    if only_x.size:
         raise InvalidInputError(
-            f"{xf.name}: {len(only_x)} id(s) have no label in {yf.name} (first: id {only_x[0]})"
+            f"{_where(xf, x, int(only_x[0]))}: no label in {yf.name} "
+            f"({only_x.size} id(s) without a label)"
         )
-    if len(only_y):
+    only_y = np.flatnonzero(~y.index.isin(x.index))
+    if only_y.size:
         raise InvalidInputError(
-            f"{yf.name}: {len(only_y)} id(s) have no row in {xf.name} (first: id {only_y[0]})"
+            f"{_where(yf, y, int(only_y[0]))}: no row in {xf.name} "
+            f"({only_y.size} id(s) without a row)"
         )
 
 
