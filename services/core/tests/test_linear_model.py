@@ -20,6 +20,7 @@ from prodcat_core.linear_model import (
     LinearTextModel,
     softmax,
 )
+from prodcat_core.text import FIELD_SEPARATOR
 
 CORPUS = [
     "Chaise de jardin en teck massif",
@@ -101,6 +102,17 @@ def test_transform_stacks_blocks_and_clips() -> None:
     a = model.transform(["Chaise de ja" + "rdin"]).toarray()[:, len(model.vocabularies[0]) :]
     b = model.transform(["Chaise de ja" + "xxxx"]).toarray()[:, len(model.vocabularies[0]) :]
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_title_block_reads_the_first_line_and_scales_by_its_weight() -> None:
+    title = FeatureBlock(analyzer="word", ngram_range=(1, 1), field="title", weight=0.5)
+    model = _model([title])
+    texts = [f"Chaise de jardin{FIELD_SEPARATOR}en teck, jeu de cartes offert", "Roman policier"]
+    expected = 0.5 * _fitted(title).transform(["Chaise de jardin", "Roman policier"]).toarray()
+    np.testing.assert_allclose(model.transform(texts).toarray(), expected, rtol=0, atol=1e-6)
+    # What the description says does not reach the title block.
+    other = model.transform([f"Chaise de jardin{FIELD_SEPARATOR}piscine"]).toarray()
+    np.testing.assert_array_equal(other[0], model.transform(texts).toarray()[0])
 
 
 def test_predict_proba_is_softmax_of_scores_over_temperature() -> None:

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from prodcat_core.text import FIELD_SEPARATOR, clean_field, listing_text, listing_texts
+from prodcat_core.text import (
+    FIELD_SEPARATOR,
+    clean_field,
+    listing_text,
+    listing_texts,
+    listing_title,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,8 +88,13 @@ def test_clean_field_output_is_nfc() -> None:
         # The description repeats the title: the title alone.
         ("Chaise", "Chaise", "Chaise"),
         ("<b>Chaise</b>", "Chaise  ", "Chaise"),
-        # The description starts with the title: the description alone.
-        ("Chaise bleue", "Chaise bleue en bois massif", "Chaise bleue en bois massif"),
+        # The description starts with the title: the title, then what the description adds.
+        (
+            "Chaise bleue",
+            "Chaise bleue en bois massif",
+            f"Chaise bleue{FIELD_SEPARATOR}en bois massif",
+        ),
+        ("Chaise bleue", "Chaise bleue - en bois", f"Chaise bleue{FIELD_SEPARATOR}en bois"),
         # No title: the description alone.
         (None, "En bois massif", "En bois massif"),
         ("", "En bois massif", "En bois massif"),
@@ -162,3 +173,10 @@ def test_clean_field_is_idempotent(raw: str) -> None:
     assert once == once.strip()
     assert "  " not in once
     assert unicodedata.is_normalized("NFC", once)
+
+
+def test_the_title_is_the_first_line_even_when_fields_hold_newlines_and_bars() -> None:
+    text = listing_text("Lot | Cartes\nPokémon", "Boîte de 36 boosters\r\nneufs")
+    assert text.count(FIELD_SEPARATOR) == 1
+    assert listing_title(text) == "Lot | Cartes Pokémon"
+    assert listing_title(listing_text("Seul titre", None)) == "Seul titre"

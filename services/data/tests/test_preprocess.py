@@ -26,7 +26,7 @@ from prodcat_core.datasets import (
 from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.labels import LabelCodec
 from prodcat_core.store import MANIFEST
-from prodcat_core.text import TEXT_FN_VERSION
+from prodcat_core.text import FIELD_SEPARATOR, TEXT_FN_VERSION
 from prodcat_data.config import DataSettings
 from prodcat_data.importer import import_dataset
 from prodcat_data.preprocess import (
@@ -122,8 +122,8 @@ def test_texts_go_through_the_text_function(special: str, data_settings: DataSet
     kept = pd.concat(_split_frames(result.path).values()).set_index("id")
     assert list(kept.columns) == ["text", "prdtypecode"]
     assert kept.loc[10, "text"] == "Chaise en bois"
-    assert kept.loc[100, "text"] == "Roman policier tome 0 | Très bon état & complet"
-    assert kept.loc[200, "text"] == "Piscine hors-sol modèle 0 | Bâche incluse"
+    assert kept.loc[100, "text"] == f"Roman policier tome 0{FIELD_SEPARATOR}Très bon état & complet"
+    assert kept.loc[200, "text"] == f"Piscine hors-sol modèle 0{FIELD_SEPARATOR}Bâche incluse"
     assert kept.loc[200, "prdtypecode"] == 2583
 
 

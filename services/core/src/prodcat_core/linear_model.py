@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import CountVectorizer
 
 from prodcat_core.errors import InvalidInputError
+from prodcat_core.text import listing_title
 
 FEATURES_FILE = "linear/features.json"
 WEIGHTS_FILE = "linear/weights.npz"
@@ -31,8 +32,12 @@ FloatArray = npt.NDArray[np.float32]
 class FeatureBlock(BaseModel):
     """One TF-IDF block: how text becomes n-grams, and how many characters it reads."""
 
-    analyzer: Literal["word", "char_wb"]
+    analyzer: Literal["word", "char_wb", "char"]
     ngram_range: tuple[int, int]
+    field: Literal["text", "title"] = Field(
+        "text", description="the whole listing text, or only its title (first line)"
+    )
+    weight: float = Field(1.0, gt=0, description="scale of this block's features")
     max_chars: int | None = Field(None, description="only the first max_chars characters are read")
     sublinear_tf: bool = True
     strip_accents: Literal["unicode"] | None = None
@@ -49,9 +54,11 @@ class FeatureBlock(BaseModel):
         )
 
     def clip(self, texts: Sequence[str]) -> list[str]:
+        """The part of each text this block reads."""
+        selected = [listing_title(t) for t in texts] if self.field == "title" else list(texts)
         if self.max_chars is None:
-            return list(texts)
-        return [t[: self.max_chars] for t in texts]
+            return selected
+        return [t[: self.max_chars] for t in selected]
 
 
 def tfidf(counts: sp.csr_matrix, idf: FloatArray, sublinear_tf: bool) -> sp.csr_matrix:
@@ -109,6 +116,7 @@ class LinearTextModel:
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         parts = [
             tfidf(vec.transform(block.clip(texts)), idf, block.sublinear_tf)
+            * np.float32(block.weight)
             for block, vec, idf in zip(self.blocks, self._vectorizers, self.idfs, strict=True)
         ]
         return sp.csr_matrix(sp.hstack(parts, format="csr"))

@@ -30,13 +30,20 @@ class LoadedModel:
     classifier: TextClassifier
 
 
-def load_model(path: Path) -> LoadedModel:
-    """Reads and verifies an artifact folder and builds its classifier."""
+def load_model(path: Path, *, intra_op_threads: int | None = None) -> LoadedModel:
+    """Reads and verifies an artifact folder and builds its classifier. `intra_op_threads`
+    sizes the ONNX Runtime pool of a transformer (None: ONNX Runtime's default)."""
     metadata, codec = read_artifact(path)
     if metadata.family == "linear":
         linear = LinearTextModel.load(path)
         classifier: TextClassifier = linear
         n_classes = linear.n_classes
+    elif metadata.family == "transformer":
+        from prodcat_core.onnx_model import OnnxTextModel  # onnxruntime only when it is needed
+
+        onnx_model = OnnxTextModel.load(path, intra_op_threads=intra_op_threads)
+        classifier = onnx_model
+        n_classes = onnx_model.n_classes
     else:
         raise InvalidInputError(f"{path}: model family {metadata.family!r} is not supported here")
     if n_classes != codec.n_classes:

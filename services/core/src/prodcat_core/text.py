@@ -15,8 +15,9 @@ import ftfy
 
 TEXT_FN_VERSION = "2"
 
-# Joins designation and description; chosen so it never occurs in cleaned text by accident.
-FIELD_SEPARATOR = " | "
+# Joins designation and description. Cleaning folds every whitespace run inside a field into one
+# space, so a newline can only be this separator: the title is always the text's first line.
+FIELD_SEPARATOR = "\n"
 
 # A tag opens with a letter, "/" or "!": "âge < 3 ans et > 1 an" is text, not markup.
 _TAG = re.compile(r"<[A-Za-z/!][^<>]{0,500}>")
@@ -67,16 +68,22 @@ def clean_field(raw: str | float | None) -> str:
 
 
 def listing_text(designation: str | float | None, description: str | float | None) -> str:
-    """One listing's text: its cleaned designation, then its description if it adds anything."""
+    """One listing's text: its cleaned designation, then, on a second line, what its description
+    adds (a description that repeats the designation first loses the repeat)."""
     title = clean_field(designation)
     body = clean_field(description)
-    if not body or body == title:
+    if title and body.startswith(title):
+        body = body[len(title) :].lstrip(" -|:.,;")
+    if not body:
         return title
-    if body.startswith(title) and title:
-        return body
     if not title:
         return body
     return f"{title}{FIELD_SEPARATOR}{body}"
+
+
+def listing_title(text: str) -> str:
+    """The designation part of a `listing_text` result."""
+    return text.partition(FIELD_SEPARATOR)[0]
 
 
 def listing_texts(

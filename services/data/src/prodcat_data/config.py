@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from prodcat_core.settings import TrackedServiceSettings
@@ -56,12 +56,21 @@ class DataSettings(TrackedServiceSettings):
         description="SQLAlchemy URL of the run records (default: SQLite file runs.db in runs_dir; "
         "postgresql+psycopg://… with more than one API replica)",
     )
+    runs_workdir: Path | None = Field(
+        None,
+        description="working directory of local runs, where the stages' relative paths resolve "
+        "(default: the API's own)",
+    )
     runner: RunnerKind = Field("local", description="where runs execute: local processes or Jobs")
     job_template_dir: Path = Field(
         Path("/etc/prodcat/jobs"),
-        description="folder of the Job templates train.yaml and evaluate.yaml (the chart's ConfigMap)",
+        validation_alias=AliasChoices(
+            "DATA_JOB_TEMPLATE_DIR", "DATA_JOB_TEMPLATES_DIR", "job_template_dir"
+        ),
+        description="folder of the Job templates train.yaml and evaluate.yaml (the chart's "
+        "ConfigMap)",
     )
-    kubernetes_namespace: str | None = Field(
+    job_namespace: str | None = Field(
         None, description="namespace of the Jobs (default: the pod's own namespace, else default)"
     )
     log_tail_lines: int = Field(50, ge=0, le=1000, description="log lines shown with a run")
@@ -85,4 +94,4 @@ class DataSettings(TrackedServiceSettings):
 
     def uploads(self) -> Path:
         """The staging folder of uploads, on the same file system as the dataset store."""
-        return self.upload_dir or self.datasets_dir.resolve().parent / ".uploads"
+        return (self.upload_dir or self.datasets_dir.resolve().parent / ".uploads").resolve()

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -236,8 +236,18 @@ def dataset_id_for(x_sha256: str, y_sha256: str) -> str:
     return f"ds-{digest[:12]}"
 
 
-def import_dataset(x_source: str, y_source: str, settings: DataSettings) -> ImportResult:
-    """Fetches, validates and stores one X/Y pair; returns the (possibly existing) version."""
+def import_dataset(
+    x_source: str,
+    y_source: str,
+    settings: DataSettings,
+    *,
+    source_labels: tuple[str, str] | None = None,
+    follow_redirects: bool = True,
+) -> ImportResult:
+    """Fetches, validates and stores one X/Y pair; returns the (possibly existing) version.
+
+    `source_labels` replace the recorded sources (an upload's temporary path means nothing to a
+    reader of the manifest); `follow_redirects=False` for URLs whose host the caller vetted."""
     store = dataset_store(settings.datasets_dir)
     with tempfile.TemporaryDirectory(prefix="prodcat-import-") as work:
         x_file, y_file = (
@@ -247,9 +257,13 @@ def import_dataset(x_source: str, y_source: str, settings: DataSettings) -> Impo
                 max_bytes=settings.max_file_bytes,
                 timeout_s=settings.download_timeout_s,
                 s3_endpoint_url=settings.s3_endpoint_url,
+                follow_redirects=follow_redirects,
             )
             for source in (x_source, y_source)
         )
+        if source_labels is not None:
+            x_file = replace(x_file, source=source_labels[0])
+            y_file = replace(y_file, source=source_labels[1])
         dataset_id = dataset_id_for(x_file.sha256, y_file.sha256)
         if store.exists(dataset_id):
             logger.info(

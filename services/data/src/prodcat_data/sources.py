@@ -52,11 +52,13 @@ def fetch(
     max_bytes: int,
     timeout_s: float = 60.0,
     s3_endpoint_url: str | None = None,
+    follow_redirects: bool = True,
 ) -> LocalFile:
-    """Makes `source` available as a local file; downloads go into `workdir`."""
+    """Makes `source` available as a local file; downloads go into `workdir`. A caller that vetted
+    a URL's host (the API) turns redirects off, so a redirect cannot lead somewhere unvetted."""
     scheme = urlparse(source).scheme.lower()
     if scheme in ("http", "https"):
-        return _download_http(source, workdir, max_bytes, timeout_s)
+        return _download_http(source, workdir, max_bytes, timeout_s, follow_redirects)
     if scheme == "s3":
         return _download_s3(source, workdir, max_bytes, s3_endpoint_url)
     if scheme not in ("", "file"):
@@ -72,13 +74,21 @@ def _name_from_url(url: str) -> str:
     return Path(urlparse(url).path).name or "download.csv"
 
 
-def _download_http(url: str, workdir: Path, max_bytes: int, timeout_s: float) -> LocalFile:
+def _download_http(
+    url: str, workdir: Path, max_bytes: int, timeout_s: float, follow_redirects: bool
+) -> LocalFile:
     name = _name_from_url(url)
     dest = workdir / f"download-{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
     digest = hashlib.sha256()
     size = 0
     try:
-        with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
+        with httpx.stream(
+            "GET", url, timeout=timeout_s, follow_redirects=follow_redirects
+        ) as response:
+            if response.is_redirect:
+                raise InvalidInputError(
+                    f"{url}: redirects to {response.headers.get('location')!r}; give the final URL"
+                )
             if response.status_code == 404:
                 raise NotFoundError(f"{url}: not found (HTTP 404)")
             if response.status_code >= 400:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prodcat_evaluate.config import EvaluateSettings
-from prodcat_evaluate.evaluation import EvaluationReport, latest_report
-from prodcat_evaluate.evaluation import evaluate as run_evaluation
+
+if TYPE_CHECKING:
+    from prodcat_evaluate.evaluation import EvaluationReport
+
+logger = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +43,12 @@ def render(report: EvaluationReport, where: str) -> str:
             f"champion   version {report.champion.version} ({report.champion.model_id}): "
             f"test weighted F1 {report.champion.test.weighted_f1:.4f}"
         )
-    lines.append(f"gate       {report.gate.summary()}")
+    if report.gate.promote and not report.promoted:
+        lines.append(
+            f"gate       passed, not promoted (promotion was off): {'; '.join(report.gate.reasons)}"
+        )
+    else:
+        lines.append(f"gate       {report.gate.summary()}")
     lines.append(f"report     {where}/report.json, confusion matrix {where}/confusion_matrix.png")
     return "\n".join(lines)
 
@@ -57,11 +66,37 @@ def evaluate(
 ) -> None:
     """Score a model on the test and held-out splits, compare it with the champion on the same
     rows and apply the promotion gate; write report.json, the confusion matrix and an MLflow run."""
+    from prodcat_evaluate.evaluation import evaluate as run_evaluation  # mlflow: load on use
+
     result = run_evaluation(model, prepared, EvaluateSettings(), promote=promote)
-    typer.echo(render(result.report, str(result.path)))
+    report = result.report
+    # One machine-readable record for whoever launched the run (the data API's runners).
+    logger.info(
+        "evaluation result",
+        extra={
+            "result": {
+                "model_id": report.model_id,
+                "registry_version": report.registry_version,
+                "evaluation_id": report.evaluation_id,
+                "mlflow_run_id": result.mlflow_run_id,
+                "gate": report.gate.summary(),
+                "gate_passed": report.gate.promote,
+                "promoted": report.promoted,
+                "metrics": {
+                    f"{split}_{name}": value
+                    for split, rep in report.splits.items()
+                    for name, value in rep.scores.headline().items()
+                },
+            }
+        },
+    )
+    typer.echo(render(report, str(result.path)))
+    typer.echo(f"MLflow run {result.mlflow_run_id}")
 
 
 def summary() -> None:
     """Print the latest evaluation: dataset version, scores, gate, and where the artifacts are."""
+    from prodcat_evaluate.evaluation import latest_report
+
     report, path = latest_report(EvaluateSettings())
     typer.echo(render(report, str(path)))

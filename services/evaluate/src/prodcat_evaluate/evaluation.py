@@ -74,6 +74,7 @@ class EvaluationReport(BaseModel):
 class EvaluationResult:
     report: EvaluationReport
     path: Path
+    mlflow_run_id: str
 
 
 def results_store(root: Path) -> VersionStore:
@@ -242,8 +243,8 @@ def evaluate(
                 report = report.model_copy(update={"promoted": True})
             logger.info("gate: %s", decision.summary())
             path = _write_report(store, report, matrices["test"], data)
-            _track(settings, report, path, version)
-    return EvaluationResult(report, path)
+            run_id = _track(settings, report, path, version)
+    return EvaluationResult(report, path, run_id)
 
 
 def _write_report(
@@ -275,8 +276,9 @@ def _track(
     report: EvaluationReport,
     path: Path,
     version: ModelVersionInfo | None,
-) -> None:
-    """The evaluation as an MLflow run (metrics, report, plot) and tags on the model version."""
+) -> str:
+    """The evaluation as an MLflow run (metrics, report, plot) and tags on the model version;
+    returns the run's id."""
     experiment_id = open_experiment(settings)
     metrics = {
         f"{split}_{name}": value
@@ -295,7 +297,7 @@ def _track(
     try:
         with mlflow.start_run(
             experiment_id=experiment_id, run_name=f"evaluate-{report.model_id}", tags=tags
-        ):
+        ) as run:
             mlflow.log_metrics(metrics)
             mlflow.log_artifact(str(path / REPORT_FILE))
             mlflow.log_artifact(str(path / CONFUSION_FILE))
@@ -305,6 +307,7 @@ def _track(
         registry = ModelRegistry(settings.tracking_uri, settings.registered_model)
         registry.tag(version.version, "evaluation_id", report.evaluation_id)
         registry.tag(version.version, "gate", report.gate.summary()[:5000])
+    return str(run.info.run_id)
 
 
 def latest_report(settings: EvaluateSettings) -> tuple[EvaluationReport, Path]:

@@ -1,1 +1,1 @@
-"""The predictor: serves a model artifact (KServe model server) and predicts from the command line."""
+"""The predictor: serves a model artifact (a KServe model server) and predicts from the CLI."""

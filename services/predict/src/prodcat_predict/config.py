@@ -6,6 +6,8 @@ prometheus-client reads it."""
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
@@ -18,7 +20,7 @@ class PredictSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PREDICT_", populate_by_name=True)
 
     # The CLI's one-off predictions.
-    models_dir: Path = Field(Path("models"), description="where model artifacts live")
+    models_dir: Path = Field(Path("models/artifacts"), description="where model artifacts live")
     top_k: int = Field(3, ge=1, le=27, description="classes returned per listing")
 
     # The model the server loads.
@@ -32,6 +34,11 @@ class PredictSettings(ServiceSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
         description="name of the model in the V1/V2 URLs",
     )
+    tracking_uri: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI"),
+        description="MLflow tracking/registry URI for models:/ sources (unset: MLflow's defaults)",
+    )
     download_dir: Path | None = Field(
         None, description="where an MLflow model is downloaded (a temporary folder when unset)"
     )
@@ -43,30 +50,49 @@ class PredictSettings(ServiceSettings):
     grpc_port: int = Field(8081, ge=1, le=65535, description="gRPC port")
     workers: int = Field(1, ge=1, le=64, description="server processes (each loads the model)")
     threads: int | None = Field(
-        None, ge=1, le=256, description="inference threads per worker; unset: the CPU limit / workers"
+        None,
+        ge=1,
+        le=256,
+        description="inference threads per worker; unset: the CPU limit / workers",
     )
-    access_log: bool = Field(False, description="one log line per request (metrics count them anyway)")
-    docs: bool = Field(True, description="serve the Swagger UI at /docs (the OpenAPI is always served)")
-    grace_period_s: int = Field(30, ge=0, description="time given to in-flight requests at shutdown")
+    access_log: bool = Field(
+        False, description="one log line per request (metrics count them anyway)"
+    )
+    docs: bool = Field(
+        True, description="serve the Swagger UI at /docs (the OpenAPI is always served)"
+    )
+    grace_period_s: int = Field(
+        30, ge=0, description="time given to in-flight requests at shutdown"
+    )
 
     # Micro-batching.
-    batching: bool = Field(True, description="batch concurrent requests; off: one model call per request")
+    batching: bool = Field(
+        True, description="batch concurrent requests; off: one model call per request"
+    )
     max_batch_size: int = Field(32, ge=1, le=4096, description="most listings in one model call")
     max_batch_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="longest a listing waits for others to fill its batch"
     )
-    inference_concurrency: int = Field(1, ge=1, le=64, description="model calls running at once per worker")
+    inference_concurrency: int = Field(
+        1, ge=1, le=64, description="model calls running at once per worker"
+    )
     max_queue: int = Field(
-        2048, ge=1, description="listings waiting for the model before new requests are refused (503)"
+        2048,
+        ge=1,
+        description="listings waiting for the model before new requests are refused (503)",
     )
 
     # Request limits.
     max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body (413 above)")
     max_items: int = Field(64, ge=1, description="most listings in one request (413 above)")
     max_text_chars: int = Field(
-        5000, ge=1, description="a listing's text is cut to this many characters (flagged `truncated`)"
+        5000,
+        ge=1,
+        description="a listing's text is cut to this many characters (flagged `truncated`)",
     )
-    request_timeout_s: float = Field(10.0, gt=0, description="longest wait for the model (504 after)")
+    request_timeout_s: float = Field(
+        10.0, gt=0, description="longest wait for the model (504 after)"
+    )
     retry_after_s: int = Field(1, ge=1, description="Retry-After of an overload answer (503)")
 
     # Metrics with several workers (prometheus-client's multiprocess mode).
@@ -79,8 +105,17 @@ class PredictSettings(ServiceSettings):
     @model_validator(mode="after")
     def _check(self) -> PredictSettings:
         if self.max_items > self.max_queue:
-            raise ValueError(f"max_items ({self.max_items}) must not exceed max_queue ({self.max_queue})")
+            raise ValueError(
+                f"max_items ({self.max_items}) must not exceed max_queue ({self.max_queue})"
+            )
         return self
+
+    def download_folder(self) -> Path:
+        """Where an MLflow model goes: `download_dir`, else a new temporary folder name (created
+        only if a download happens)."""
+        if self.download_dir is not None:
+            return self.download_dir
+        return Path(tempfile.gettempdir()) / f"prodcat-model-{uuid.uuid4().hex[:12]}"
 
     @property
     def max_batch_wait_s(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,8 @@ import yaml
 from prodcat_core.artifact import Family
 from prodcat_core.errors import InvalidInputError
 from prodcat_train.config import TrainSettings
-from prodcat_train.training import train as run_training
+
+logger = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +54,7 @@ def train(
     prepared: Annotated[
         str, typer.Option(help="Prepared dataset id (pp-…), or 'latest'.")
     ] = "latest",
-    family: Annotated[str, typer.Option(help="Model family: linear.")] = "linear",
+    family: Annotated[str, typer.Option(help="Model family: linear or transformer.")] = "linear",
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a family parameter, e.g. --set c=0.3 (repeatable)."),
@@ -63,14 +65,43 @@ def train(
     params_key: Annotated[
         str, typer.Option(help="Dotted key of the parameters inside --params-file.")
     ] = "",
+    run_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Key of a resumable transformer run (in Kubernetes the Job name): run again "
+            "with the same key, it continues from its last checkpoint (env TRAIN_RUN_KEY).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train a model on a prepared dataset and write its artifact under models/."""
     if family not in ("linear", "transformer"):
         raise InvalidInputError(f"--family {family!r}: expected linear or transformer")
     chosen: Family = "linear" if family == "linear" else "transformer"
+    from prodcat_train.training import train as run_training  # mlflow and sklearn: load on use
+
     overrides = read_params_file(params_file, params_key) if params_file else {}
     overrides |= parse_overrides(set_ or [])
-    result = run_training(prepared, chosen, overrides, TrainSettings())
+    settings = TrainSettings()
+    if run_key:
+        settings = settings.model_copy(update={"run_key": run_key})
+    result = run_training(prepared, chosen, overrides, settings)
+    # One machine-readable record for whoever launched the run (the data API's runners).
+    logger.info(
+        "training result",
+        extra={
+            "result": {
+                "model_id": result.model_id,
+                "registry_version": result.registry_version,
+                "mlflow_run_id": result.run_id,
+                "metrics": {
+                    "val_weighted_f1": result.val.weighted_f1,
+                    "val_macro_f1": result.val.macro_f1,
+                    "train_seconds": result.seconds,
+                },
+            }
+        },
+    )
     typer.echo(
         f"trained {result.model_id} ({family}) in {result.seconds:.1f}s: validation weighted F1 "
         f"{result.val.weighted_f1:.4f}, macro F1 {result.val.macro_f1:.4f} -> {result.path}\n"

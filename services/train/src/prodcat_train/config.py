@@ -20,3 +20,16 @@ class TrainSettings(TrackedServiceSettings):
     git_commit: str | None = Field(
         None, description="commit of the code (images bake it in); else asked from git"
     )
+    run_key: str | None = Field(
+        None,
+        description="key of a resumable transformer run (in Kubernetes the Job name): a run "
+        "restarted with the same key continues from its last checkpoint; unset: a new key",
+    )
+    run_state_dir: Path | None = Field(
+        None,
+        description="where transformer runs keep checkpoints, one folder per run key "
+        "(default: .runs inside models_dir)",
+    )
+
+    def run_state_root(self) -> Path:
+        return self.run_state_dir or self.models_dir / ".runs"

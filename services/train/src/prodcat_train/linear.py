@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import f1_score
 from sklearn.svm import LinearSVC
 
-from prodcat_core.linear_model import FeatureBlock, LinearTextModel, softmax
+from prodcat_core.linear_model import FeatureBlock, FloatArray, LinearTextModel, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +27,23 @@ class LinearParams(BaseModel):
     char_max_chars: int | None = Field(1000, gt=0)
     word_max_features: int | None = Field(300_000, gt=0)
     char_max_features: int | None = Field(300_000, gt=0)
+    # The title says most about a listing: its own blocks give its n-grams extra weight.
+    title_weight: float = Field(1.0, ge=0, description="weight of the title-only blocks; 0 = none")
+    title_word_ngrams: tuple[int, int] = (1, 2)
+    title_char_ngrams: tuple[int, int] = (1, 5)
     min_df: int = Field(2, ge=1)
     c: float = Field(0.5, gt=0, description="inverse regularisation strength of the SVM")
+    c_grid: list[float] = Field(
+        default_factory=list,
+        description="when set, each C is tried and the best on validation weighted F1 kept",
+    )
     class_weight: str | None = "balanced"
     max_iter: int = Field(2000, gt=0)
     seed: int = 42
 
 
 def _blocks(params: LinearParams) -> list[tuple[FeatureBlock, int | None]]:
-    return [
+    blocks: list[tuple[FeatureBlock, int | None]] = [
         (FeatureBlock(analyzer="word", ngram_range=params.word_ngrams), params.word_max_features),
         (
             FeatureBlock(
@@ -42,6 +52,35 @@ def _blocks(params: LinearParams) -> list[tuple[FeatureBlock, int | None]]:
             params.char_max_features,
         ),
     ]
+    if params.title_weight > 0:
+        blocks += [
+            (
+                FeatureBlock(
+                    analyzer="word",
+                    ngram_range=params.title_word_ngrams,
+                    field="title",
+                    weight=params.title_weight,
+                ),
+                params.word_max_features,
+            ),
+            (
+                FeatureBlock(
+                    analyzer="char_wb",
+                    ngram_range=params.title_char_ngrams,
+                    field="title",
+                    weight=params.title_weight,
+                ),
+                params.char_max_features,
+            ),
+        ]
+    return blocks
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    model: LinearTextModel
+    c: float = field(metadata={"doc": "the C kept"})
+    val_f1_by_c: dict[float, float] = field(default_factory=dict)
 
 
 def fit_temperature(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
@@ -63,7 +102,7 @@ def fit_linear(
     val_y: npt.NDArray[np.int64],
     n_classes: int,
     params: LinearParams,
-) -> LinearTextModel:
+) -> LinearFit:
     blocks: list[FeatureBlock] = []
     vocabularies: list[list[str]] = []
     idfs: list[npt.NDArray[np.float32]] = []
@@ -82,19 +121,49 @@ def fit_linear(
             max_features=max_features,
             dtype=np.float32,
         )
-        matrices.append(vectorizer.fit_transform(block.clip(train_texts)))
+        matrices.append(
+            vectorizer.fit_transform(block.clip(train_texts)) * np.float32(block.weight)
+        )
         blocks.append(block)
         vocabularies.append([str(t) for t in vectorizer.get_feature_names_out()])
         idfs.append(np.asarray(vectorizer.idf_, dtype=np.float32))
     x = sp.csr_matrix(sp.hstack(matrices, format="csr"))
-    logger.info("fitting LinearSVC (C=%s) on %d x %d features", params.c, x.shape[0], x.shape[1])
-    svm = LinearSVC(
-        C=params.c,
-        class_weight=params.class_weight,
-        max_iter=params.max_iter,
-        random_state=params.seed,
+    # A model with an empty linear layer only to turn validation texts into features once.
+    features = LinearTextModel(
+        blocks,
+        vocabularies,
+        idfs,
+        np.zeros((n_classes, x.shape[1]), np.float32),
+        np.zeros(n_classes, np.float32),
     )
-    svm.fit(x, train_y)
+    x_val = features.transform(val_texts)
+    best: tuple[float, float, FloatArray, FloatArray] | None = None
+    tried: dict[float, float] = {}
+    for c in params.c_grid or [params.c]:
+        coef, intercept = _fit_svm(x, train_y, n_classes, c, params)
+        scores = np.asarray(x_val @ coef.T, dtype=np.float32) + intercept
+        tried[c] = float(f1_score(val_y, scores.argmax(axis=1), average="weighted"))
+        logger.info("C=%s: validation weighted F1 %.4f", c, tried[c])
+        if best is None or tried[c] > best[0]:
+            best = (tried[c], c, coef, intercept)
+    assert best is not None
+    _, chosen, coef, intercept = best
+    model = LinearTextModel(blocks, vocabularies, idfs, coef, intercept)
+    model.temperature = fit_temperature(model.decision_function(val_texts), val_y)
+    logger.info(
+        "chose C=%s; softmax temperature fitted on validation: %.3f", chosen, model.temperature
+    )
+    return LinearFit(model, chosen, tried)
+
+
+def _fit_svm(
+    x: sp.csr_matrix, y: npt.NDArray[np.int64], n_classes: int, c: float, params: LinearParams
+) -> tuple[FloatArray, FloatArray]:
+    logger.info("fitting LinearSVC (C=%s) on %d x %d features", c, x.shape[0], x.shape[1])
+    svm = LinearSVC(
+        C=c, class_weight=params.class_weight, max_iter=params.max_iter, random_state=params.seed
+    )
+    svm.fit(x, y)
     coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
     intercept = np.full(n_classes, -1e3, dtype=np.float32)  # classes absent from train never win
     seen = np.asarray(svm.classes_, dtype=np.int64)
@@ -104,7 +173,4 @@ def fit_linear(
     else:
         coef[seen] = svm.coef_
         intercept[seen] = svm.intercept_
-    model = LinearTextModel(blocks, vocabularies, idfs, coef, intercept)
-    model.temperature = fit_temperature(model.decision_function(val_texts), val_y)
-    logger.info("softmax temperature fitted on validation: %.3f", model.temperature)
-    return model
+    return coef, intercept

@@ -8,9 +8,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from prodcat_core.artifact import ArtifactMetadata, Family, write_artifact
 from prodcat_core.datasets import PreparedData, prepared_store
@@ -24,6 +24,8 @@ from prodcat_train.linear import LinearParams, fit_linear
 from prodcat_train.tracking import track_training
 
 logger = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,10 @@ def git_commit(settings: TrainSettings) -> str | None:
     return out.stdout.strip() or None
 
 
-def parse_params(family: Family, overrides: dict[str, Any]) -> LinearParams:
-    if family != "linear":
-        raise InvalidInputError(f"model family {family!r} is not available in this build")
+def validate_params(model: type[P], family: Family, overrides: dict[str, Any]) -> P:
+    """A family's parameters from overrides; a bad one is an input error naming it."""
     try:
-        return LinearParams.model_validate(overrides)
+        return model.model_validate(overrides)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
@@ -64,9 +65,20 @@ def parse_params(family: Family, overrides: dict[str, Any]) -> LinearParams:
         raise InvalidInputError(f"bad {family} parameter: {problems}") from e
 
 
+def parse_params(family: Family, overrides: dict[str, Any]) -> LinearParams:
+    if family != "linear":
+        raise InvalidInputError(f"model family {family!r} is not available in this build")
+    return validate_params(LinearParams, family, overrides)
+
+
 def train(
     prepared_ref: str, family: Family, overrides: dict[str, Any], settings: TrainSettings
 ) -> TrainResult:
+    if family == "transformer":
+        # Imported here: torch and transformers load only for the family that needs them.
+        from prodcat_train.transformer import train_transformer
+
+        return train_transformer(prepared_ref, overrides, settings)
     params = parse_params(family, overrides)
     data = PreparedData(prepared_store(settings.prepared_dir), prepared_ref)
     check_tracking_server(settings.tracking_uri)  # fail before the work, not after it
@@ -85,9 +97,10 @@ def train(
         train_y = data.codec.encode(train_split["prdtypecode"].to_numpy())
         val_y = data.codec.encode(val_split["prdtypecode"].to_numpy())
         val_texts = val_split["text"].tolist()
-        model = fit_linear(
+        fit = fit_linear(
             train_split["text"].tolist(), train_y, val_texts, val_y, data.codec.n_classes, params
         )
+        model = fit.model
         seconds = time.perf_counter() - started
         val_scores = score(val_y, model.predict_proba(val_texts), data.codec)
         logger.info(
@@ -103,7 +116,7 @@ def train(
             prepared_id=data.id,
             synthetic=data.manifest.synthetic,
             git_commit=git_commit(settings),
-            params=params.model_dump(mode="json"),
+            params=params.model_dump(mode="json") | {"c": fit.c},
             metrics={f"val_{k}": v for k, v in val_scores.headline().items()}
             | {"train_seconds": seconds},
         )

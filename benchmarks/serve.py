@@ -1,0 +1,354 @@
+"""Benchmark: the predictor's throughput and latency, all on 127.0.0.1, in one run.
+
+  (a) raw model: `predict_proba` in process at batch sizes 1, 8, 32 (the ceiling for a server);
+  (b) our server (`prodcat predict serve`, 1 worker, micro-batching on) at concurrency 1/8/32;
+  (c) the peer: `mlflow models serve --env-manager local` on the same model (the pyfunc the train
+      stage registers; with --model, a models-from-code wrapper written here around the artifact);
+  (d) our server with batching off at the same concurrencies.
+
+Each HTTP point is a closed loop: `concurrency` clients each send one listing per request, the next
+as soon as the last is answered, for --seconds after a short warm-up; req/s, p50 and p99 latency.
+The load generator runs on the same machine and competes with the server for CPU. Prints a table;
+writes benchmarks/results/serve.json.
+
+    .venv/bin/python benchmarks/serve.py [--seconds 3] [--rows 3000] [--model ARTIFACT_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import numpy as np
+import pandas as pd
+from common import print_table, write_json
+
+BIN = Path(sys.executable).parent
+CONCURRENCY = (1, 8, 32)
+RAW_BATCHES = (1, 8, 32)
+START_TIMEOUT_S = 180.0
+WARMUP_S = 0.5
+
+Listing = tuple[str, str | None]
+BodyOf = Callable[[Listing], dict[str, Any]]
+
+PYFUNC_WRAPPER = '''
+"""Minimal MLflow pyfunc around a prodcat artifact (models from code: no pickle)."""
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from prodcat_core.model import load_model
+from prodcat_core.text import listing_texts
+
+
+class Wrapper(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.loaded = load_model(Path(context.artifacts["artifact"]))
+
+    def predict(self, context, model_input, params=None):
+        description = model_input.get("description", pd.Series([None] * len(model_input)))
+        texts = listing_texts(model_input["designation"].tolist(), description.tolist())
+        proba = self.loaded.classifier.predict_proba(texts)
+        best = proba.argmax(axis=1)
+        confidence = proba[np.arange(len(best)), best]
+        codes = self.loaded.codec.decode(best)
+        return pd.DataFrame({"prdtypecode": codes, "confidence": confidence})
+
+
+mlflow.models.set_model(Wrapper())
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "prodcat"), *args], env=env, cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"prodcat {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def build_model(work: Path, rows: int, env: dict[str, str]) -> tuple[Path, str | None]:
+    """Synthetic rows → import → preprocess → train; the artifact and its registry URI."""
+    raw = work / "raw"
+    run_cli(env, work, "data", "generate", "--out", str(raw), "--rows", str(rows), "--seed", "3")
+    run_cli(
+        env, work, "data", "import",
+        "--x", str(raw / "X_train_update.csv"), "--y", str(raw / "Y_train_CVw08PX.csv"),
+    )  # fmt: skip
+    run_cli(env, work, "data", "preprocess")
+    out = run_cli(
+        env, work, "train", "--set", "word_max_features=20000", "--set", "char_max_features=20000"
+    )
+    artifact = re.search(r"-> (\S+)", out)
+    version = re.search(r"registered as version (\d+)", out)
+    if artifact is None:
+        raise SystemExit(f"no artifact path in the train output:\n{out}")
+    return Path(artifact.group(1)), (f"models:/prodcat/{version.group(1)}" if version else None)
+
+
+def load_listings(work: Path, limit: int = 1000) -> list[Listing]:
+    frame = pd.read_csv(work / "raw" / "X_train_update.csv", nrows=limit)
+    return [
+        (str(d), None if pd.isna(desc) else str(desc))
+        for d, desc in zip(frame["designation"], frame["description"], strict=True)
+    ]
+
+
+def raw_throughput(artifact: Path, listings: list[Listing], seconds: float) -> list[dict[str, Any]]:
+    from prodcat_core.model import load_model
+    from prodcat_core.text import listing_text
+
+    model = load_model(artifact)
+    texts = [listing_text(d, desc) for d, desc in listings]
+    rows = []
+    for size in RAW_BATCHES:
+        batches = itertools.cycle([texts[i : i + size] for i in range(0, len(texts) - size, size)])
+        times: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            model.classifier.predict_proba(next(batches))
+            times.append(time.perf_counter() - started)
+        total = sum(times)
+        rows.append(
+            {
+                "case": "(a) raw predict_proba",
+                "concurrency": f"batch {size}",
+                "listings_per_s": len(times) * size / total,
+                "p50_ms": float(np.percentile(times, 50)) * 1000,
+                "p99_ms": float(np.percentile(times, 99)) * 1000,
+            }
+        )
+    return rows
+
+
+async def closed_loop(
+    url: str, body_of: BodyOf, listings: list[Listing], concurrency: int, seconds: float
+) -> dict[str, Any]:
+    # aiohttp rather than httpx here: the load generator shares the CPUs with the server, and
+    # aiohttp's client costs a fraction of httpx's per request.
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+        latencies: list[float] = []
+        errors = 0
+        measuring = False
+        stop_at = time.perf_counter() + WARMUP_S + seconds
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            for listing in itertools.islice(itertools.cycle(listings), offset, None):
+                if time.perf_counter() >= stop_at:
+                    return
+                started = time.perf_counter()
+                async with client.post(url, json=body_of(listing)) as response:
+                    await response.read()
+                if measuring:
+                    latencies.append(time.perf_counter() - started)
+                    errors += response.status != 200
+
+        async def start_measuring() -> float:
+            nonlocal measuring
+            await asyncio.sleep(WARMUP_S)
+            measuring = True
+            return time.perf_counter()
+
+        measuring_from = asyncio.create_task(start_measuring())
+        await asyncio.gather(*(worker(i * 37) for i in range(concurrency)))
+        measure_start = await measuring_from
+        elapsed = time.perf_counter() - measure_start
+    return {
+        "concurrency": concurrency,
+        "req_per_s": len(latencies) / elapsed,
+        "listings_per_s": len(latencies) / elapsed,
+        "p50_ms": float(np.percentile(latencies, 50)) * 1000 if latencies else None,
+        "p99_ms": float(np.percentile(latencies, 99)) * 1000 if latencies else None,
+        "errors": errors,
+    }
+
+
+@contextmanager
+def running(cmd: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    raise SystemExit(f"{cmd[0]} exited:\n{log.read_text()[-3000:]}")
+                try:
+                    if httpx.get(ready_url, timeout=2.0).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{cmd[0]} not ready in {START_TIMEOUT_S}s")
+                time.sleep(0.2)
+            yield
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def serve_points(
+    case: str, url: str, body_of: BodyOf, listings: list[Listing], seconds: float
+) -> list[dict[str, Any]]:
+    rows = []
+    for concurrency in CONCURRENCY:
+        point = asyncio.run(closed_loop(url, body_of, listings, concurrency, seconds))
+        rows.append({"case": case, **point})
+        print(f"  {case} c={concurrency}: {point['req_per_s']:.0f} req/s", file=sys.stderr)
+    return rows
+
+
+def product_body(listing: Listing) -> dict[str, Any]:
+    return {"designation": listing[0], "description": listing[1]}
+
+
+def mlflow_body(listing: Listing) -> dict[str, Any]:
+    return {"dataframe_split": {"columns": ["designation", "description"], "data": [list(listing)]}}
+
+
+def our_server(
+    artifact: Path, env: dict[str, str], work: Path, batching: bool
+) -> tuple[list[str], dict[str, str], str, str]:
+    port = free_port()
+    server_env = {
+        **env,
+        "PREDICT_MODEL_SOURCE": str(artifact),
+        "PREDICT_HOST": "127.0.0.1",
+        "PREDICT_HTTP_PORT": str(port),
+        "PREDICT_BATCHING": str(batching).lower(),
+        "PREDICT_MAX_QUEUE": "100000",
+    }
+    base = f"http://127.0.0.1:{port}"
+    return (
+        [str(BIN / "prodcat"), "predict", "serve"],
+        server_env,
+        f"{base}/v2/models/prodcat/ready",
+        f"{base}/v1/products:classify",
+    )
+
+
+def mlflow_model_uri(artifact: Path, registered: str | None, work: Path) -> tuple[str, str]:
+    """The registered pyfunc when training logged one; else a models-from-code wrapper."""
+    if registered is not None:
+        return registered, "registered pyfunc (prodcat_train.pyfunc_model)"
+    import mlflow
+
+    code = work / "pyfunc_wrapper.py"
+    code.write_text(PYFUNC_WRAPPER, encoding="utf-8")
+    target = work / "pyfunc"
+    mlflow.pyfunc.save_model(
+        path=str(target), python_model=str(code), artifacts={"artifact": str(artifact)}
+    )
+    return str(target), "models-from-code wrapper written by the benchmark"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per point")
+    parser.add_argument("--rows", type=int, default=3000, help="synthetic rows to train on")
+    parser.add_argument("--model", type=Path, help="an existing artifact (skips training)")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        work = Path(tmp)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PREDICT_", "DATA_", "TRAIN_", "MLFLOW_", "PROMETHEUS_"))
+        }
+        env.update(
+            DATA_DATASETS_DIR=str(work / "datasets"),
+            DATA_PREPARED_DIR=str(work / "prepared"),
+            TRAIN_PREPARED_DIR=str(work / "prepared"),
+            TRAIN_MODELS_DIR=str(work / "models"),
+            TRAIN_ARTIFACTS_DIR=str(work / "mlartifacts"),
+            MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlruns.db'}",
+            PRODCAT_LOG_LEVEL="WARNING",
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
+        print("building the model…", file=sys.stderr)
+        if args.model is not None:
+            run_cli(env, work, "data", "generate", "--out", str(work / "raw"), "--rows", "1000")
+            artifact, registered = args.model.resolve(), None
+        else:
+            artifact, registered = build_model(work, args.rows, env)
+        listings = load_listings(work)
+        rows = raw_throughput(artifact, listings, args.seconds)
+
+        for batching, case in (
+            (True, "(b) prodcat batching on"),
+            (False, "(d) prodcat batching off"),
+        ):
+            cmd, server_env, ready, url = our_server(artifact, env, work, batching)
+            with running(cmd, server_env, ready, work / f"prodcat-{batching}.log"):
+                rows += serve_points(case, url, product_body, listings, args.seconds)
+
+        model_uri, peer = mlflow_model_uri(artifact, registered, work)
+        port = free_port()
+        cmd = [
+            str(BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+            "-h", "127.0.0.1", "-p", str(port), "-w", "1",
+        ]  # fmt: skip
+        with running(cmd, env, f"http://127.0.0.1:{port}/ping", work / "mlflow.log"):
+            rows += serve_points(
+                "(c) mlflow models serve",
+                f"http://127.0.0.1:{port}/invocations",
+                mlflow_body,
+                listings,
+                args.seconds,
+            )
+
+    columns = ["case", "concurrency", "req_per_s", "listings_per_s", "p50_ms", "p99_ms", "errors"]
+    print_table(rows, columns)
+    path = write_json(
+        "serve",
+        {
+            "seconds_per_point": args.seconds,
+            "train_rows": None if args.model else args.rows,
+            "model": artifact.name,
+            "mlflow_peer": peer,
+            "server": "1 worker, defaults (max batch 32, max wait 2 ms); one listing per request",
+            "cpus_available": len(os.sched_getaffinity(0)),
+            # Other work on the machine skews every number; compare cases within one run.
+            "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
+            "results": rows,
+        },
+    )
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

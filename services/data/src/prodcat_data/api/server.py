@@ -1,0 +1,47 @@
+"""Serving an app with uvicorn in a thread of this process, on 127.0.0.1 and a free port: for
+tests and for embedding the API in another program. `prodcat data serve` is the real entrypoint."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from prodcat_core.errors import UnavailableError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    app: FastAPI, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 60.0
+) -> Iterator[str]:
+    """Runs `app` until the block ends (lifespan included); yields its base URL."""
+    chosen = port or free_port(host)
+    config = uvicorn.Config(
+        app, host=host, port=chosen, log_config=None, ws="none", lifespan="on", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{chosen}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(timeout=10)
+            raise UnavailableError(f"the API did not start on {host}:{chosen}")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{chosen}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

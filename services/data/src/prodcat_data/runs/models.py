@@ -1,0 +1,158 @@
+"""What a run request and a run look like to callers (the API's bodies and the CLI's output)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from prodcat_core.errors import InvalidInputError
+
+RunKind = Literal["train", "evaluate"]
+RunState = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+RUN_KINDS: tuple[RunKind, ...] = ("train", "evaluate")
+RUN_STATES: tuple[RunState, ...] = ("pending", "running", "succeeded", "failed", "cancelled")
+ACTIVE_STATES: tuple[RunState, ...] = ("pending", "running")
+TERMINAL_STATES: tuple[RunState, ...] = ("succeeded", "failed", "cancelled")
+
+RUN_ID_PATTERN = r"^r-[0-9a-f]{12}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+MODEL_REF_PATTERN = r"^(latest|m-[0-9a-f]{12})$"
+PREPARED_REF_PATTERN = r"^(latest|pp-[0-9a-f]{12})$"
+_PARAM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_PARAMS = 50
+MAX_PARAM_CHARS = 256
+
+ParamValue = str | int | float | bool | None | list[int] | list[float] | list[str]
+
+
+def check_run_id(value: str) -> str:
+    """Rejects anything that is not a run id (paths, `..`, other ids)."""
+    if not _RUN_ID.fullmatch(value):
+        raise InvalidInputError(f"{value!r} is not a run id (expected r- and 12 hex digits)")
+    return value
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prepared_id: Annotated[
+        str,
+        Field(
+            pattern=PREPARED_REF_PATTERN,
+            description="prepared dataset (pp-…) the run reads, or 'latest'",
+            examples=["pp-3f2a9c0d1e4b"],
+        ),
+    ] = "latest"
+
+
+class TrainRequest(_Request):
+    kind: Literal["train"]
+    family: Literal["linear", "transformer"] = Field("linear", description="model family")
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict,
+        description="family parameters, passed as `--set key=value` (validated by the stage)",
+        examples=[{"word_max_features": 20000, "char_max_features": 20000, "c": 0.5}],
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _check_params(cls, value: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        if len(value) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} parameters")
+        for key, item in value.items():
+            if not _PARAM_KEY.fullmatch(key):
+                raise ValueError(f"parameter name {key!r}: lower-case letters, digits and _")
+            items = item if isinstance(item, list) else [item]
+            if len(items) > 16 or any(
+                isinstance(i, str) and len(i) > MAX_PARAM_CHARS for i in items
+            ):
+                raise ValueError(f"parameter {key!r} is too long")
+        return value
+
+
+class EvaluateRequest(_Request):
+    kind: Literal["evaluate"]
+    model: Annotated[
+        str | None,
+        Field(
+            pattern=MODEL_REF_PATTERN,
+            description="model id (m-…) to evaluate, or 'latest' (the default); or give "
+            "model_version",
+            examples=["m-0123456789ab"],
+        ),
+    ] = None
+    model_version: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[1-9][0-9]{0,9}$",
+            description="a version of the registered model to evaluate instead of a model id",
+            examples=["3"],
+        ),
+    ] = None
+    promote: bool = Field(
+        False,
+        description="move the champion alias to this model when the promotion gate passes "
+        "(needs a registry version)",
+    )
+
+    @model_validator(mode="after")
+    def _one_model(self) -> EvaluateRequest:
+        if self.model is not None and self.model_version is not None:
+            raise ValueError("give model or model_version, not both")
+        return self
+
+
+RunRequest = Annotated[TrainRequest | EvaluateRequest, Field(discriminator="kind")]
+
+
+class RunView(BaseModel):
+    """A run as callers see it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "r-5d41402abc4b",
+                    "kind": "train",
+                    "state": "succeeded",
+                    "reason": None,
+                    "runner": "local",
+                    "prepared_id": "pp-3f2a9c0d1e4b",
+                    "family": "linear",
+                    "params": {"word_max_features": 20000},
+                    "model": None,
+                    "created_at": "2025-01-01T10:00:00Z",
+                    "started_at": "2025-01-01T10:00:01Z",
+                    "finished_at": "2025-01-01T10:02:31Z",
+                    "exit_code": 0,
+                    "outcome": {"model_id": "m-0123456789ab", "metrics": {"val_weighted_f1": 0.81}},
+                    "mlflow_run_url": None,
+                    "logs_tail": ["trained m-0123456789ab (linear) in 150.2s: …"],
+                }
+            ]
+        }
+    )
+
+    id: str
+    kind: RunKind
+    state: RunState
+    reason: str | None = Field(None, description="why it failed or was cancelled")
+    runner: str
+    prepared_id: str
+    family: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = Field(None, description="evaluated model id")
+    model_version: str | None = Field(None, description="evaluated registry version")
+    promote: bool | None = Field(None, description="evaluate runs: promotion enabled")
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    outcome: dict[str, Any] = Field(
+        default_factory=dict, description="what the run reported: model id, metrics, MLflow run"
+    )
+    mlflow_run_url: str | None = Field(None, description="the MLflow run, when known")
+    logs_tail: list[str] | None = Field(None, description="last log lines (single-run views)")

@@ -1,0 +1,1 @@
+"""Routes the predictor adds to kserve's FastAPI app."""

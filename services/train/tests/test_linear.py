@@ -1,0 +1,77 @@
+"""The linear family: choice of C on validation, temperature, classes absent from train."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from sklearn.metrics import f1_score
+
+from prodcat_core.labels import LabelCodec
+from prodcat_core.linear_model import softmax
+from prodcat_core.text import listing_texts
+from prodcat_data.synthetic import generate_listings
+from prodcat_train.linear import LinearParams, fit_linear, fit_temperature
+
+
+def _params(**overrides: object) -> LinearParams:
+    return LinearParams.model_validate(
+        {"word_max_features": 5000, "char_max_features": 5000, **overrides}
+    )
+
+
+def _data(n: int, seed: int) -> tuple[list[str], npt.NDArray[np.int64], LabelCodec]:
+    x, y = generate_listings(n, seed)
+    codec = LabelCodec.from_codes(y["prdtypecode"])
+    texts = listing_texts(x["designation"].tolist(), x["description"].tolist())
+    return texts, codec.encode(y["prdtypecode"].to_numpy()), codec
+
+
+def test_the_c_with_the_best_validation_f1_is_kept() -> None:
+    train, y_train, codec = _data(900, 1)
+    val, y_val, _ = _data(300, 2)
+    fit = fit_linear(train, y_train, val, y_val, codec.n_classes, _params(c_grid=[0.001, 0.5]))
+    assert set(fit.val_f1_by_c) == {0.001, 0.5}
+    assert fit.c == max(fit.val_f1_by_c, key=lambda c: fit.val_f1_by_c[c])
+    predicted = fit.model.predict_proba(val).argmax(axis=1)
+    assert f1_score(y_val, predicted, average="weighted") == pytest.approx(fit.val_f1_by_c[fit.c])
+    assert f1_score(y_val, predicted, average="weighted") > 0.5
+
+
+def test_title_blocks_are_optional() -> None:
+    train, y_train, codec = _data(600, 3)
+    with_title = fit_linear(train, y_train, train[:100], y_train[:100], codec.n_classes, _params())
+    without = fit_linear(
+        train,
+        y_train,
+        train[:100],
+        y_train[:100],
+        codec.n_classes,
+        _params(title_weight=0),
+    )
+    assert [b.field for b in with_title.model.blocks] == ["text", "text", "title", "title"]
+    assert [b.field for b in without.model.blocks] == ["text", "text"]
+
+
+def test_temperature_minimises_validation_log_loss() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 500)
+    scores = rng.normal(size=(500, 4)).astype(np.float32)
+    scores[np.arange(500), y] += 2.0  # informative margins: a sharper softmax fits them better
+    t = fit_temperature(scores, y)
+
+    def nll(temp: float) -> float:
+        return -float(np.mean(np.log(softmax(scores / np.float32(temp))[np.arange(500), y])))
+
+    assert nll(t) <= min(nll(t * 2), nll(t / 2))
+
+
+def test_a_class_missing_from_train_is_never_predicted() -> None:
+    train, y_train, codec = _data(600, 4)
+    keep = y_train != 0
+    fit = fit_linear(
+        [t for t, k in zip(train, keep, strict=True) if k], y_train[keep], train[:50], y_train[:50],
+        codec.n_classes, _params(),
+    )  # fmt: skip
+    assert fit.model.n_classes == codec.n_classes
+    assert (fit.model.predict_proba(train).argmax(axis=1) != 0).all()

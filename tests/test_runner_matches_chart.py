@@ -1,0 +1,143 @@
+"""The runner's Job is the chart's Job: KubernetesRunner fed with the ConfigMap the chart renders
+builds, for a run, exactly the Job the chart would (the retraining CronJob's jobTemplate is that
+same template), valid for Kubernetes 1.31; and the API Deployment gives the runner what it needs
+(the templates where it reads them, the RBAC verbs it uses)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from prodcat_data.config import DataSettings
+from prodcat_data.runners.base import stage_args
+from prodcat_data.runners.kubernetes import (
+    NAME_PLACEHOLDER,
+    RUN_ID_LABEL,
+    RUN_KIND_LABEL,
+    build_job,
+    check_job_template,
+)
+from tests.chart.scenarios import job_templates, named, objects, of_kind, scenario_names, values
+
+RUN_ID = "r-0123456789ab"
+KINDS = ("train", "evaluate")
+
+
+def runner_job(template: dict[str, Any], kind: str, args: list[str]) -> dict[str, Any]:
+    assert kind in KINDS
+    checked = check_job_template(copy.deepcopy(template), f"{kind}.yaml")
+    return build_job(checked, "train" if kind == "train" else "evaluate", RUN_ID, args)
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_runner_fills_in_the_charts_template(scenario: str, kind: str) -> None:
+    template = job_templates(objects(scenario))[kind]
+    args = stage_args(
+        "train" if kind == "train" else "evaluate",
+        "pp-3f2a9c0d1e4b",
+        params={"word_max_features": 20000},
+        model="m-0123456789ab",
+    )
+    job = runner_job(template, kind, args)
+
+    kubernetes_validate.validate(job, "1.31", strict=True)
+    assert job["metadata"]["name"] == f"prodcat-{kind}-{RUN_ID}"
+    assert template["metadata"]["name"] == NAME_PLACEHOLDER
+    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+        assert labels[RUN_ID_LABEL] == RUN_ID
+        assert labels[RUN_KIND_LABEL] == kind
+    # Apart from the name, the run labels and the args, it is the chart's object, unchanged.
+    expected = copy.deepcopy(template)
+    expected["metadata"]["name"] = job["metadata"]["name"]
+    expected["metadata"]["labels"].update({RUN_ID_LABEL: RUN_ID, RUN_KIND_LABEL: kind})
+    expected["spec"]["template"]["metadata"]["labels"].update(
+        {RUN_ID_LABEL: RUN_ID, RUN_KIND_LABEL: kind}
+    )
+    [container] = [
+        c for c in expected["spec"]["template"]["spec"]["containers"] if c["name"] == "run"
+    ]
+    container["args"] = args
+    assert job == expected
+    app_labels = {
+        k: v
+        for k, v in template["metadata"]["labels"].items()
+        if k.startswith("app.kubernetes.io/")
+    }
+    assert app_labels.items() <= job["metadata"]["labels"].items()
+    assert app_labels["app.kubernetes.io/component"] == kind
+
+
+def test_a_run_equals_the_retraining_cronjobs_job() -> None:
+    """A Job started from the API and one created from the CronJob are the same object."""
+    scenario = "cronjob"
+    rendered = objects(scenario)
+    [cronjob] = of_kind(rendered, "CronJob")
+    chart_job = cronjob["spec"]["jobTemplate"]
+    args = list(values(scenario)["jobs"]["train"]["args"])  # what the CronJob runs
+    job = runner_job(job_templates(rendered)["train"], "train", args)
+
+    assert job["spec"] == {
+        **chart_job["spec"],
+        "template": {
+            **chart_job["spec"]["template"],
+            "metadata": {
+                "labels": {
+                    **chart_job["spec"]["template"]["metadata"]["labels"],
+                    RUN_ID_LABEL: RUN_ID,
+                    RUN_KIND_LABEL: "train",
+                }
+            },
+        },
+    }
+    assert chart_job["metadata"]["labels"].items() <= job["metadata"]["labels"].items()
+
+
+def _api(rendered: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    [deployment] = [
+        d
+        for d in of_kind(rendered, "Deployment")
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "api"
+    ]
+    return deployment
+
+
+def test_the_api_reads_the_templates_where_the_chart_mounts_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rendered = objects("defaults")
+    pod = _api(rendered)["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    for var in container["env"]:
+        if "value" in var:
+            monkeypatch.setenv(var["name"], str(var["value"]))
+    settings = DataSettings()
+    assert settings.runner == "kubernetes"
+    [volume] = [
+        v for v in pod["volumes"] if v.get("configMap", {}).get("name") == "prodcat-job-templates"
+    ]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert str(settings.job_template_dir) == mount["mountPath"]
+
+
+def test_the_api_may_do_what_the_runner_does() -> None:
+    rendered = objects("defaults")
+    service_account = _api(rendered)["spec"]["template"]["spec"]["serviceAccountName"]
+    bindings = [
+        b
+        for b in of_kind(rendered, "RoleBinding")
+        if any(s["name"] == service_account for s in b["subjects"])
+    ]
+    granted: set[tuple[str, str, str]] = set()
+    for binding in bindings:
+        role = named(rendered, "Role", binding["roleRef"]["name"])
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    granted |= {(group, resource, verb) for verb in rule["verbs"]}
+    needed = {("batch", "jobs", v) for v in ("create", "get", "list", "watch", "delete")}
+    needed |= {("", "pods", "get"), ("", "pods", "list"), ("", "pods/log", "get")}
+    assert needed <= granted
