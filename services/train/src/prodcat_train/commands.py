@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ import yaml
 
 from prodcat_core.artifact import Family
 from prodcat_core.errors import InvalidInputError
+from prodcat_core.overrides import parse_overrides
 from prodcat_train.config import TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -19,20 +19,6 @@ logger = logging.getLogger(__name__)
 
 def register(app: typer.Typer) -> None:
     app.command(name="train")(train)
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """`key=value` pairs; values are read as JSON when they parse (numbers, lists, null)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--set {pair!r}: expected key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except ValueError:
-            out[key.strip()] = raw
-    return out
 
 
 def read_params_file(path: Path, key: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from prodcat_core.errors import InvalidInputError
+from prodcat_core.overrides import parse_overrides
 
 if TYPE_CHECKING:
     from prodcat_data.runs.models import RunView
@@ -33,20 +34,6 @@ def _service() -> RunService:
 
     settings = DataSettings()
     return RunService(settings, open_database(settings.database()), make_runner(settings))
-
-
-def _params(pairs: list[str]) -> dict[str, Any]:
-    """`key=value` pairs; values are read as JSON when they parse (numbers, lists, null)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--set {pair!r}: expected key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except ValueError:
-            out[key.strip()] = raw
-    return out
 
 
 def _line(run: RunView) -> str:
@@ -117,7 +104,7 @@ def start(
 
     body: dict[str, Any] = {"kind": kind, "prepared_id": prepared}
     if kind == "train":
-        body |= {"family": family, "params": _params(set_ or [])}
+        body |= {"family": family, "params": parse_overrides(set_ or [])}
     elif kind == "evaluate":
         body |= {"model": model, "model_version": model_version, "promote": promote}
     else:
