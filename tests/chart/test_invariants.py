@@ -396,6 +396,183 @@ def test_network_policies_default_deny_then_allow(scenario: str) -> None:
         assert all(p in peers for p in edge), name
 
 
+def _selects(selector: Obj, labels: dict[str, str]) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions) against a pod's labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for e in selector.get("matchExpressions", []):
+        key, op, vals = e["key"], e["operator"], e.get("values", [])
+        ok = {
+            "In": key in labels and labels[key] in vals,
+            "NotIn": key not in labels or labels[key] not in vals,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _port_ok(rule: Obj, port: int, protocol: str = "TCP") -> bool:
+    ports = rule.get("ports")
+    return not ports or any(
+        p.get("port") == port and p.get("protocol", "TCP") == protocol for p in ports
+    )
+
+
+def _pod_peer_ok(rule: Obj, direction: str, labels: dict[str, str]) -> bool:
+    """A peer of the rule is a pod of this namespace with these labels (no namespaceSelector)."""
+    peers = rule.get(direction)
+    return not peers or any(
+        "namespaceSelector" not in p and "podSelector" in p and _selects(p["podSelector"], labels)
+        for p in peers
+    )
+
+
+def _allowed(
+    policies: list[Obj], pod: dict[str, str], kind: str, peer: dict[str, str], port: int
+) -> bool:
+    """Does some policy selecting `pod` allow `kind` (egress/ingress) with `peer` on `port`?"""
+    direction = "to" if kind == "egress" else "from"
+    return any(
+        _port_ok(rule, port) and _pod_peer_ok(rule, direction, peer)
+        for p in policies
+        if _selects(p["spec"]["podSelector"], pod)
+        for rule in p["spec"].get(kind, [])
+    )
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_network_policies_let_each_pod_reach_what_it_calls(scenario: str) -> None:
+    """Evaluated on the rendered pods' labels, not on policy names: the data API reaches the
+    kube-apiserver (443, 6443) and MLflow; every run Job (templates and CronJob) and every
+    predictor pod (InferenceService or fallback) reaches MLflow; MLflow admits each of them;
+    every pod resolves names."""
+    objs = objects(scenario)
+    policies = of_kind(objs, "NetworkPolicy")
+    pods = {where: dict(meta["labels"]) for where, meta, _ in pod_specs(objs)}
+    mlflow = pods.pop("Deployment/prodcat-mlflow")
+    port = values(scenario)["mlflow"]["port"]
+    clients = {w: labels for w, labels in pods.items()}
+    assert {
+        "Deployment/prodcat-api",
+        "job-templates/train.yaml",
+        "job-templates/evaluate.yaml",
+    } <= (set(clients))
+    assert any(w in clients for w in ("InferenceService/prodcat", "Deployment/prodcat-predictor"))
+    for where, labels in clients.items():
+        assert _allowed(policies, labels, "egress", mlflow, port), f"{where} -> mlflow:{port}"
+        assert _allowed(policies, mlflow, "ingress", labels, port), f"mlflow admits {where}"
+    for where, labels in {**clients, "mlflow": mlflow}.items():
+        dns = [
+            rule
+            for p in policies
+            if _selects(p["spec"]["podSelector"], labels)
+            for rule in p["spec"].get("egress", [])
+            if _port_ok(rule, 53, "UDP") and _port_ok(rule, 53, "TCP")
+        ]
+        assert dns, f"{where}: no DNS egress"
+    api = clients["Deployment/prodcat-api"]
+    cidrs = values(scenario)["networkPolicy"]["kubeAPIServer"]["cidrs"]
+    for api_port in (443, 6443):
+        assert any(
+            _port_ok(rule, api_port)
+            and {p.get("ipBlock", {}).get("cidr") for p in rule.get("to", [])} >= set(cidrs)
+            for p in policies
+            if _selects(p["spec"]["podSelector"], api)
+            for rule in p["spec"].get("egress", [])
+        ), f"api -> kube-apiserver:{api_port}"
+    # Nothing else may reach the kube-apiserver: no other pod has an ipBlock egress by default.
+    for where, labels in clients.items():
+        if where == "Deployment/prodcat-api":
+            continue
+        blocks = [
+            peer
+            for p in policies
+            if _selects(p["spec"]["podSelector"], labels)
+            for rule in p["spec"].get("egress", [])
+            for peer in rule.get("to", [])
+            if "ipBlock" in peer
+        ]
+        assert blocks == [], f"{where} may reach {blocks}"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"api.replicas": 2},
+        {"api.autoscaling.enabled": True, "api.autoscaling.minReplicas": 1},
+    ],
+    ids=["replicas", "autoscaling"],
+)
+def test_several_api_replicas_require_the_run_database(overrides: dict[str, Any]) -> None:
+    with pytest.raises(helm_python.HelmRenderError) as excinfo:
+        render([], {**PASSWORD_VALUES, **overrides})
+    message = str(excinfo.value)
+    assert "api.database.existingSecret is required" in message
+    assert "SQLite" in message
+    assert "postgresql" in message
+
+
+def _api_env(scenario: str) -> tuple[dict[str, Obj], dict[str, Obj]]:
+    """The API container's env and volume mounts (by mount path)."""
+    spec = named(objects(scenario), "Deployment", "prodcat-api")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    return {e["name"]: e for e in container["env"]}, {
+        m["mountPath"]: m for m in container["volumeMounts"]
+    }
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_api_keeps_runs_on_the_data_volume_and_reads_models_read_only(scenario: str) -> None:
+    env, mounts = _api_env(scenario)
+    assert env["DATA_RUNS_DIR"]["value"] == "/data/runs"
+    assert not mounts["/data"].get("readOnly"), "the run records and uploads are written there"
+    assert env["DATA_MODELS_DIR"]["value"] == "/artifacts/models"
+    assert mounts["/artifacts"]["readOnly"] is True
+    assert env["DATA_JOB_TEMPLATE_DIR"]["value"] == "/etc/prodcat/jobs"
+    assert not {"DATA_JOB_TEMPLATES_DIR", "DATA_JOB_TEMPLATE_PATH"} & set(env)
+    vals = values(scenario)["api"]
+    several = vals["autoscaling"]["enabled"] or vals["replicas"] > 1
+    secret = vals["database"]["existingSecret"]
+    assert several <= bool(secret)
+    if secret:
+        assert env["DATA_DATABASE_URL"] == {
+            "name": "DATA_DATABASE_URL",
+            "valueFrom": {"secretKeyRef": {"name": secret, "key": vals["database"]["urlKey"]}},
+        }
+    else:
+        assert "DATA_DATABASE_URL" not in env
+
+
+def test_api_replicas_scenario_runs_three_api_pods_on_postgres() -> None:
+    objs = objects("api-replicas")
+    assert named(objs, "Deployment", "prodcat-api")["spec"]["replicas"] == 3
+    env, _ = _api_env("api-replicas")
+    assert env["DATA_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "prodcat-api-db"
+    policy = named(objs, "NetworkPolicy", "prodcat-api")
+    assert any(_port_ok(rule, 5432) for rule in policy["spec"]["egress"] if rule.get("ports"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_path_in_env_is_on_a_mounted_volume(scenario: str) -> None:
+    """The root filesystem is read-only: every absolute path a container is given lives on one of
+    its mounts (KServe mounts /mnt/models itself when STORAGE_URI is set)."""
+    for where, _meta, spec in pod_specs(objects(scenario)):
+        for c in _containers(spec):
+            mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
+            env = {e["name"]: str(e["value"]) for e in c.get("env", []) if "value" in e}
+            if "STORAGE_URI" in env:
+                mounts.append("/mnt/models")
+            for name, value in env.items():
+                path = value.removeprefix("sqlite:///")
+                if not path.startswith("/"):
+                    continue
+                assert any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts), (
+                    f"{where} {c['name']}: {name}={value} is on the read-only root filesystem"
+                )
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_routes_carry_their_roles_auth_rate_limits_and_tls(scenario: str) -> None:
     objs = objects(scenario)

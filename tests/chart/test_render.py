@@ -30,6 +30,7 @@ REQUIRED_SCENARIOS = {
     "existing-secrets",
     "monitoring",
     "cronjob",
+    "api-replicas",
     "all",
 }
 

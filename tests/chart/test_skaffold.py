@@ -3,6 +3,8 @@ per image, and helm values that exist in the chart."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import yaml
 
 from tests.chart import validation
 from tests.chart.render import CHART_DIR, REPO_ROOT, render
+from tests.chart.scenarios import objects, pod_specs, scenario_names, values
 
 SKAFFOLD = REPO_ROOT / "skaffold.yaml"
 IMAGES = {"data", "train", "evaluate", "predict"}
@@ -50,6 +53,27 @@ def test_one_artifact_per_image_built_from_its_dockerfile() -> None:
         assert a["docker"]["dockerfile"] == f"services/{member}/Dockerfile"
 
 
+# The data image runs local subprocesses in the embedded mode (DATA_RUNNER=local): tini is its
+# PID 1, reaping them and forwarding SIGTERM. The stage images run one process.
+ENTRYPOINTS = {
+    "data": ["tini", "--", "prodcat"],
+    "train": ["prodcat"],
+    "evaluate": ["prodcat"],
+    "predict": ["prodcat"],
+}
+
+
+def runtime_stage(member: str) -> str:
+    text = (REPO_ROOT / "services" / member / "Dockerfile").read_text(encoding="utf-8")
+    return text.rsplit("\nFROM ", 1)[1]
+
+
+def entrypoint(member: str) -> list[str]:
+    (line,) = [x for x in runtime_stage(member).splitlines() if x.startswith("ENTRYPOINT ")]
+    parsed: list[str] = json.loads(line.removeprefix("ENTRYPOINT "))
+    return parsed
+
+
 @pytest.mark.parametrize("member", ["data", "train", "evaluate"])
 def test_dockerfiles_follow_the_image_rules(member: str) -> None:
     text = (REPO_ROOT / "services" / member / "Dockerfile").read_text(encoding="utf-8")
@@ -57,7 +81,7 @@ def test_dockerfiles_follow_the_image_rules(member: str) -> None:
     assert "ARG PYTHON_IMAGE=python:3.11." in text
     assert "slim-bookworm" in text
     assert "USER 10001:10001" in text
-    assert 'ENTRYPOINT ["prodcat"]' in text
+    assert entrypoint(member) == ENTRYPOINTS[member]
     assert "\nCMD [" in text
     assert "-c requirements/constraints.txt" in text
     assert "org.opencontainers.image.source" in text
@@ -112,3 +136,32 @@ def test_skaffold_values_files_render(profile: str) -> None:
         "auth.admins.password": "z" * 16,
     }
     assert render(files, sample)
+
+
+def test_the_data_image_runs_tini_from_its_runtime_stage() -> None:
+    stage = runtime_stage("data")
+    install = re.search(r"apt-get install -y --no-install-recommends ([^\\\n&]+)", stage)
+    assert install, "tini is installed in the runtime stage, without recommends"
+    assert install[1].split() == ["tini"]
+    assert "rm -rf /var/lib/apt/lists/*" in stage
+    assert stage.index("tini") < stage.index("USER 10001:10001"), "installed as root, before USER"
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_every_rendered_command_is_its_images_entrypoint(scenario: str) -> None:
+    """A container's `command` replaces the image's ENTRYPOINT: the chart sets the same one, so a
+    pod runs exactly what `docker run <image>` runs (tini included for the data API)."""
+    repositories = {
+        values(scenario)["images"][member]["repository"]: member for member in ENTRYPOINTS
+    }
+    seen = set()
+    for where, _meta, spec in pod_specs(objects(scenario)):
+        for c in spec["containers"]:
+            repository = re.split(r"[@:]", c["image"].rsplit("/", 1)[-1])[0]
+            prefix = c["image"].rsplit("/", 1)[0] + "/" + repository
+            member = repositories.get(prefix)
+            if member is None:
+                continue  # MLflow's public image
+            assert c["command"] == ENTRYPOINTS[member], f"{where} {c['name']}: {c['command']}"
+            seen.add(member)
+    assert seen == set(ENTRYPOINTS), seen

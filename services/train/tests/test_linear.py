@@ -33,9 +33,23 @@ def test_the_c_with_the_best_validation_f1_is_kept() -> None:
     fit = fit_linear(train, y_train, val, y_val, codec.n_classes, _params(c_grid=[0.001, 0.5]))
     assert set(fit.val_f1_by_c) == {0.001, 0.5}
     assert fit.c == max(fit.val_f1_by_c, key=lambda c: fit.val_f1_by_c[c])
-    predicted = fit.model.predict_proba(val).argmax(axis=1)
+    assert fit.val_proba is not None  # scores of the chosen model before its refit
+    predicted = fit.val_proba.argmax(axis=1)
     assert f1_score(y_val, predicted, average="weighted") == pytest.approx(fit.val_f1_by_c[fit.c])
     assert f1_score(y_val, predicted, average="weighted") > 0.5
+
+
+def test_the_refit_sees_validation_rows_and_keeps_the_vocabulary() -> None:
+    train, y_train, codec = _data(600, 5)
+    val, y_val, _ = _data(300, 6)
+    refit = fit_linear(train, y_train, val, y_val, codec.n_classes, _params())
+    once = fit_linear(train, y_train, val, y_val, codec.n_classes, _params(refit=False))
+    assert refit.model.vocabularies == once.model.vocabularies
+    assert refit.model.temperature == once.model.temperature
+    assert not np.array_equal(refit.model.coef, once.model.coef)
+    seen = f1_score(y_val, refit.model.predict_proba(val).argmax(axis=1), average="weighted")
+    unseen = f1_score(y_val, once.model.predict_proba(val).argmax(axis=1), average="weighted")
+    assert seen > unseen  # it learned from the validation rows it was refitted on
 
 
 def test_title_blocks_are_optional() -> None:
@@ -69,8 +83,9 @@ def test_temperature_minimises_validation_log_loss() -> None:
 def test_a_class_missing_from_train_is_never_predicted() -> None:
     train, y_train, codec = _data(600, 4)
     keep = y_train != 0
+    kept = [t for t, k in zip(train, keep, strict=True) if k]
     fit = fit_linear(
-        [t for t, k in zip(train, keep, strict=True) if k], y_train[keep], train[:50], y_train[:50],
+        kept, y_train[keep], kept[:50], y_train[keep][:50],
         codec.n_classes, _params(),
     )  # fmt: skip
     assert fit.model.n_classes == codec.n_classes

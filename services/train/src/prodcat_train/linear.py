@@ -31,7 +31,7 @@ class LinearParams(BaseModel):
     title_weight: float = Field(1.0, ge=0, description="weight of the title-only blocks; 0 = none")
     title_word_ngrams: tuple[int, int] = (1, 2)
     title_char_ngrams: tuple[int, int] = (1, 5)
-    min_df: int = Field(2, ge=1)
+    min_df: int = Field(1, ge=1, description="rarer n-grams are dropped (max_features caps size)")
     c: float = Field(0.5, gt=0, description="inverse regularisation strength of the SVM")
     c_grid: list[float] = Field(
         default_factory=list,
@@ -39,6 +39,11 @@ class LinearParams(BaseModel):
     )
     class_weight: str | None = "balanced"
     max_iter: int = Field(2000, gt=0)
+    refit: bool = Field(
+        True,
+        description="after choosing C and the temperature on validation, fit the linear layer "
+        "again on train + validation",
+    )
     seed: int = 42
 
 
@@ -81,6 +86,8 @@ class LinearFit:
     model: LinearTextModel
     c: float = field(metadata={"doc": "the C kept"})
     val_f1_by_c: dict[float, float] = field(default_factory=dict)
+    # Validation probabilities of the model chosen before any refit: honest validation scores.
+    val_proba: FloatArray | None = None
 
 
 def fit_temperature(scores: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
@@ -148,12 +155,21 @@ def fit_linear(
             best = (tried[c], c, coef, intercept)
     assert best is not None
     _, chosen, coef, intercept = best
-    model = LinearTextModel(blocks, vocabularies, idfs, coef, intercept)
-    model.temperature = fit_temperature(model.decision_function(val_texts), val_y)
-    logger.info(
-        "chose C=%s; softmax temperature fitted on validation: %.3f", chosen, model.temperature
-    )
-    return LinearFit(model, chosen, tried)
+    val_scores = np.asarray(x_val @ coef.T, dtype=np.float32) + intercept
+    temperature = fit_temperature(val_scores, val_y)
+    logger.info("chose C=%s; softmax temperature fitted on validation: %.3f", chosen, temperature)
+    if params.refit:
+        # The vocabularies stay those of train; only the linear layer sees the validation rows.
+        logger.info("fitting the linear layer again on train + validation")
+        coef, intercept = _fit_svm(
+            sp.vstack([x, x_val], format="csr"),
+            np.concatenate([train_y, val_y]),
+            n_classes,
+            chosen,
+            params,
+        )
+    model = LinearTextModel(blocks, vocabularies, idfs, coef, intercept, temperature)
+    return LinearFit(model, chosen, tried, softmax(val_scores / np.float32(temperature)))
 
 
 def _fit_svm(

@@ -102,7 +102,8 @@ def train(
         )
         model = fit.model
         seconds = time.perf_counter() - started
-        val_scores = score(val_y, model.predict_proba(val_texts), data.codec)
+        val_proba = fit.val_proba if fit.val_proba is not None else model.predict_proba(val_texts)
+        val_scores = score(val_y, val_proba, data.codec)
         logger.info(
             "trained in %.1fs: val weighted F1 %.4f, macro F1 %.4f",
             seconds,
