@@ -64,9 +64,7 @@ class DataSettings(TrackedServiceSettings):
     runner: RunnerKind = Field("local", description="where runs execute: local processes or Jobs")
     job_template_dir: Path = Field(
         Path("/etc/prodcat/jobs"),
-        validation_alias=AliasChoices(
-            "DATA_JOB_TEMPLATE_DIR", "DATA_JOB_TEMPLATES_DIR", "job_template_dir"
-        ),
+        validation_alias=AliasChoices("DATA_JOB_TEMPLATE_DIR", "job_template_dir"),
         description="folder of the Job templates train.yaml and evaluate.yaml (the chart's "
         "ConfigMap)",
     )

@@ -41,6 +41,8 @@ CHARS_BUCKETS = (0, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000)
 # Route labels: a fixed set, whatever the path was.
 ROUTES = ("v1_predict", "v2_infer", "classify", "health", "metadata", "metrics", "other")
 PHASES = ("preprocess", "queue", "infer", "postprocess")
+INFERENCE_ROUTES = ("v1_predict", "v2_infer", "classify")
+REJECT_REASONS = ("queue_full", "timeout")
 
 
 class PredictorMetrics:
@@ -115,6 +117,13 @@ class PredictorMetrics:
             multiprocess_mode="max",
             registry=registry,
         )
+        # Series that alerts and dashboards divide by exist at 0 from the start, so they read 0
+        # instead of "no data" until the first error or refusal.
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason=reason)
+        for route in INFERENCE_ROUTES:
+            for status_class in ("4xx", "5xx"):
+                self.errors.labels(route=route, status_class=status_class)
 
 
 @functools.cache
