@@ -24,10 +24,13 @@ from prodcat_core.onnx_model import (
     CONFIG_FILE,
     FP32_FILE,
     MODEL_DIR,
+    PADDING_RATIO,
+    PADDING_SLACK,
     TOKENIZER_FILE,
     OnnxConfig,
     OnnxTextModel,
     TextEncoder,
+    length_batches,
 )
 
 WORDS = [
@@ -224,3 +227,16 @@ def test_serving_imports_no_torch_or_transformers(artifact: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_length_batches_group_similar_lengths_and_cover_every_row_once() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 129, size=200).astype(np.int64)
+    batches = length_batches(lengths, batch_size=16)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(200))
+    for batch in batches:
+        assert 1 <= len(batch) <= 16
+        assert lengths[batch].max() <= PADDING_RATIO * lengths[batch].min() + PADDING_SLACK
+    # Equal lengths fill whole batches.
+    assert [len(b) for b in length_batches(np.full(40, 20, dtype=np.int64), 16)] == [16, 16, 8]

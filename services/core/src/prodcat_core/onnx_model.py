@@ -116,10 +116,29 @@ class TextEncoder:
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": type_ids}
 
 
+# A batch holds rows up to this ratio (plus slack, in tokens) of its shortest row's length.
+PADDING_RATIO = 1.3
+PADDING_SLACK = 8
+
+
 def length_batches(lengths: npt.NDArray[np.int64], batch_size: int) -> list[npt.NDArray[np.int64]]:
-    """Row indexes in batches of similar length (least padding); the caller puts rows back."""
+    """Row indexes in batches of similar length; the caller puts rows back.
+
+    Rows are sorted by length and a batch closes when it is full or the next row is much longer
+    than its shortest: a batch runs at its longest row's length, so mixing a 20-token title with a
+    128-token description would spend most of the batch's work on padding."""
     order = np.argsort(lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[npt.NDArray[np.int64]] = []
+    start = 0
+    for i in range(1, len(order) + 1):
+        if (
+            i == len(order)
+            or i - start == batch_size
+            or lengths[order[i]] > PADDING_RATIO * lengths[order[start]] + PADDING_SLACK
+        ):
+            batches.append(order[start:i])
+            start = i
+    return batches
 
 
 def _session(path: Path, intra_op_threads: int | None) -> ort.InferenceSession:

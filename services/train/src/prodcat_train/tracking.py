@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
@@ -19,6 +20,14 @@ from prodcat_train import pyfunc_model
 from prodcat_train.config import TrainSettings
 
 logger = logging.getLogger(__name__)
+
+# Shown with the model in MLflow's UI, and run once through the model when it is logged.
+INPUT_EXAMPLE = pd.DataFrame(
+    {
+        "designation": ["Piscine tubulaire ronde 3,66 m"],
+        "description": ["<p>Bâche &amp; pompe de filtration incluses</p>"],
+    }
+)
 
 # What `mlflow models serve` accepts and answers (dataframe_split / dataframe_records JSON).
 SIGNATURE = ModelSignature(
@@ -72,6 +81,7 @@ def track_training(
                 artifacts={"artifact": str(artifact)},
                 pip_requirements=["prodcat-core", "prodcat-train"],
                 signature=SIGNATURE,
+                input_example=INPUT_EXAMPLE,
             )
             run_id = run.info.run_id
     except MlflowException as e:
