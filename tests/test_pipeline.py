@@ -47,7 +47,9 @@ def test_stages_promote_the_first_model_and_refuse_a_worse_one(
     second = workspace.run("evaluate", "--model", "models:/prodcat@challenger")
     assert "not promoted because weighted F1" in second.stdout
 
-    client = MlflowClient(tracking_uri=workspace.env["MLFLOW_TRACKING_URI"])
+    # Both URIs: an in-process test before this one may have set MLflow's global registry URI.
+    uri = workspace.env["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert str(client.get_model_version_by_alias("prodcat", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("prodcat", "challenger").version) == "2"
     gate_tag = client.get_model_version("prodcat", "2").tags["gate"]

@@ -150,6 +150,9 @@ def _session(path: Path, intra_op_threads: int | None) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.intra_op_num_threads = max(intra_op_threads or 0, 0)  # 0: ONNX Runtime decides
     options.log_severity_level = 3  # errors only; warnings would go to stderr, not the log
+    # Idle intra-op threads would otherwise spin for work, taking the CPU that the server's event
+    # loop, tokenizer and the other workers need on a pod with a few cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # ONNX Runtime's errors derive from Exception only
