@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt $(foreach m,$(MEMBERS),ser
 	touch $@
 
 run: env ## Run the pipeline (synthetic sample -> import -> preprocess -> train -> evaluate) and print a summary
-	$(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro  # the stages call `prodcat` by name
 	$(BIN)/prodcat summary
 
 test: env lint typecheck ## Lint, type-check and run every test
