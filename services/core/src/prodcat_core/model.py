@@ -14,6 +14,7 @@ from prodcat_core.artifact import METADATA_FILE, ArtifactMetadata, read_artifact
 from prodcat_core.errors import InvalidInputError, NotFoundError, UnavailableError
 from prodcat_core.labels import LabelCodec
 from prodcat_core.linear_model import LinearTextModel
+from prodcat_core.store import VersionStore
 
 
 class TextClassifier(Protocol):
@@ -67,11 +68,37 @@ def locate_artifact(folder: Path) -> Path:
     raise InvalidInputError(f"{folder}: no model artifact found ({METADATA_FILE} is missing)")
 
 
+# URIs that MLflow resolves (registry versions and aliases, run artifacts).
+MLFLOW_URI_PREFIXES = ("models:/", "runs:/", "mlflow-artifacts:/")
+
+
+def model_store(root: Path) -> VersionStore:
+    """The local store of model artifacts (`m-<12 hex>` folders, `refs/latest`)."""
+    return VersionStore(root, "m", "model")
+
+
+def resolve_model_ref(
+    ref: str, models_dir: Path, download_dir: Path, tracking_uri: str | None = None
+) -> Path:
+    """What a `--model` option names: a model id, 'latest', an artifact folder or an MLflow URI
+    (downloaded into `download_dir`) -> the artifact folder."""
+    if ref.startswith(MLFLOW_URI_PREFIXES):
+        return resolve_model_source(ref, download_dir, tracking_uri)
+    store = model_store(models_dir)
+    if ref == "latest" or store.is_id(ref):
+        return store.path(store.resolve(ref))
+    if not Path(ref).is_dir():
+        raise InvalidInputError(
+            f"--model {ref!r}: not a model id, 'latest', an artifact folder or an MLflow URI"
+        )
+    return locate_artifact(Path(ref))
+
+
 def resolve_model_source(source: str, download_dir: Path, tracking_uri: str | None = None) -> Path:
     """A local folder, or an MLflow URI (`models:/<name>@<alias>`, `models:/<name>/<version>`,
     `runs:/…`) downloaded into `download_dir` from `tracking_uri` (default: MLflow's own
     configuration); returns the artifact folder."""
-    if source.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+    if source.startswith(MLFLOW_URI_PREFIXES):
         try:
             import mlflow  # only the stages that talk to the registry carry it
             from mlflow.exceptions import MlflowException

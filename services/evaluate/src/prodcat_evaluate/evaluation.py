@@ -22,7 +22,13 @@ from prodcat_core.errors import InvalidInputError, UnavailableError
 from prodcat_core.gate import GateDecision, GatePolicy, decide
 from prodcat_core.logging import log_context
 from prodcat_core.metrics import Scores, confusion, score
-from prodcat_core.model import LoadedModel, load_model, resolve_model_source
+from prodcat_core.model import (
+    MLFLOW_URI_PREFIXES,
+    LoadedModel,
+    load_model,
+    resolve_model_ref,
+    resolve_model_source,
+)
 from prodcat_core.registry import (
     CHAMPION,
     ModelRegistry,
@@ -39,7 +45,6 @@ logger = logging.getLogger(__name__)
 EVAL_SPLITS = ("test", "holdout")
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
-MLFLOW_URI_PREFIXES = ("models:/", "runs:/")
 
 
 class SplitReport(BaseModel):
@@ -81,10 +86,6 @@ def results_store(root: Path) -> VersionStore:
     return VersionStore(root, "ev", "evaluation")
 
 
-def models_store(root: Path) -> VersionStore:
-    return VersionStore(root, "m", "model")
-
-
 def gate_policy(settings: EvaluateSettings) -> GatePolicy:
     return GatePolicy(
         min_weighted_f1=settings.gate_min_weighted_f1,
@@ -92,21 +93,6 @@ def gate_policy(settings: EvaluateSettings) -> GatePolicy:
         max_class_drop=settings.gate_max_class_drop,
         min_class_support=settings.gate_min_class_support,
     )
-
-
-def resolve_model_path(model: str, settings: EvaluateSettings, download_dir: Path) -> Path:
-    """A model id, 'latest', an artifact folder, or a models:/ URI (downloaded)."""
-    if model.startswith(MLFLOW_URI_PREFIXES):
-        return resolve_model_source(model, download_dir, settings.tracking_uri)
-    store = models_store(settings.models_dir)
-    if model == "latest" or store.is_id(model):
-        return store.path(store.resolve(model))
-    path = Path(model)
-    if not path.is_dir():
-        raise InvalidInputError(
-            f"--model {model!r}: not a model id, 'latest', an artifact folder or a models:/ URI"
-        )
-    return resolve_model_source(model, download_dir, settings.tracking_uri)
 
 
 def registry_version_of(
@@ -172,7 +158,11 @@ def evaluate(
     evaluation_id = f"ev-{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory(prefix="prodcat-eval-") as tmp:
         download_dir = Path(tmp)
-        loaded = load_model(resolve_model_path(model, settings, download_dir / "candidate"))
+        loaded = load_model(
+            resolve_model_ref(
+                model, settings.models_dir, download_dir / "candidate", settings.tracking_uri
+            )
+        )
         if tuple(data.codec.codes) != tuple(loaded.codec.codes):
             raise InvalidInputError(
                 f"model {loaded.metadata.model_id} and {data.id} have different classes; "

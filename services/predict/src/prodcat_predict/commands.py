@@ -12,8 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from prodcat_core.errors import InvalidInputError
-from prodcat_core.model import LoadedModel, load_model, resolve_model_source
-from prodcat_core.store import VersionStore
+from prodcat_core.model import LoadedModel, load_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import describe_validation_errors
 from prodcat_predict.pipeline import Listing, predictions, prepare
@@ -21,7 +20,6 @@ from prodcat_predict.threads import threads_per_worker
 
 predict_app = typer.Typer(help="Serve the model and predict product types.", no_args_is_help=True)
 
-MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 MODEL_HELP = (
     "Model id (m-…), 'latest', an artifact folder or an MLflow URI (models:/prodcat@champion)."
 )
@@ -40,23 +38,14 @@ def _settings(**overrides: Any) -> PredictSettings:
         raise InvalidInputError(f"predictor settings (PREDICT_* / options): {problems}") from e
 
 
-def _model_path(model: str, settings: PredictSettings) -> Path:
-    if model.startswith(MLFLOW_SCHEMES):
-        return resolve_model_source(model, settings.download_folder(), settings.tracking_uri)
-    store = VersionStore(settings.models_dir, "m", "model")
-    if model == "latest" or store.is_id(model):
-        return store.path(store.resolve(model))
-    path = Path(model)
-    if not path.is_dir():
-        raise InvalidInputError(
-            f"--model {model!r}: not a model id, 'latest', an artifact folder or an MLflow URI"
-        )
-    return path
-
-
 def _load(model: str, settings: PredictSettings) -> LoadedModel:
     threads = threads_per_worker(settings.threads, workers=1)
-    return load_model(_model_path(model, settings), intra_op_threads=threads)
+    return load_model(
+        resolve_model_ref(
+            model, settings.models_dir, settings.download_folder(), settings.tracking_uri
+        ),
+        intra_op_threads=threads,
+    )
 
 
 @predict_app.command()

@@ -17,8 +17,8 @@ from prodcat_core.datasets import PreparedData, prepared_store
 from prodcat_core.errors import InvalidInputError
 from prodcat_core.logging import log_context
 from prodcat_core.metrics import Scores, score
+from prodcat_core.model import model_store
 from prodcat_core.registry import check_tracking_server
-from prodcat_core.store import VersionStore
 from prodcat_train.config import TrainSettings
 from prodcat_train.linear import LinearParams, fit_linear
 from prodcat_train.tracking import track_training
@@ -36,10 +36,6 @@ class TrainResult:
     seconds: float
     run_id: str
     registry_version: str
-
-
-def model_store(root: Path) -> VersionStore:
-    return VersionStore(root, "m", "model")
 
 
 def git_commit(settings: TrainSettings) -> str | None:

@@ -51,7 +51,7 @@ from prodcat_core.labels import LabelCodec
 from prodcat_core.linear_model import softmax
 from prodcat_core.logging import log_context
 from prodcat_core.metrics import Scores, score
-from prodcat_core.model import load_model
+from prodcat_core.model import load_model, model_store
 from prodcat_core.onnx_model import (
     CONFIG_FILE,
     FP32_FILE,
@@ -79,7 +79,7 @@ from prodcat_train.export import (
     quantize_int8,
 )
 from prodcat_train.tracking import track_training
-from prodcat_train.training import TrainResult, git_commit, model_store, validate_params
+from prodcat_train.training import TrainResult, git_commit, validate_params
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from prodcat_core.datasets import prepared_store
 from prodcat_core.errors import ConflictError, InvalidInputError, NotFoundError, ProdcatError
 from prodcat_core.logging import log_context
-from prodcat_core.store import VersionStore
+from prodcat_core.model import model_store
 from prodcat_data.config import DataSettings
 from prodcat_data.runners.base import Observed, Runner, RunRef, extract_outcome, stage_args
 from prodcat_data.runs.models import (
@@ -48,10 +48,6 @@ MAX_KEY_CHARS = 255
 
 def new_run_id() -> str:
     return f"r-{uuid.uuid4().hex[:12]}"
-
-
-def model_store(settings: DataSettings) -> VersionStore:
-    return VersionStore(settings.models_dir, "m", "model")
 
 
 def request_sha256(request: TrainRequest | EvaluateRequest) -> str:
@@ -184,7 +180,7 @@ class RunService:
             registry = self.registry()
             info = registry.get_version(request.model_version)
             return f"models:/{registry.name}/{info.version}", info.model_id, info.version
-        models = model_store(self.settings)
+        models = model_store(self.settings.models_dir)
         ref = request.model or "latest"
         if not models.root.is_dir():
             # This machine does not see the model store (the API pod in a cluster): the run checks.
