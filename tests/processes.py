@@ -69,9 +69,11 @@ PATHS: Mapping[str, str] = {
     "/tmp": "pods/{pod}/tmp",  # the pod's own emptyDir
 }
 
-# fieldRef -> the value the kubelet would give.
+# fieldRef -> the value the kubelet would give (`{pod}`: the pod's folder name, which stands in
+# for the name of the Job that owns it).
 FIELD_VALUES: Mapping[str, str] = {
     "metadata.namespace": NAMESPACE,
+    "metadata.labels['batch.kubernetes.io/job-name']": "{pod}",
     "status.podIP": "127.0.0.1",
     "spec.nodeName": "local",
 }
@@ -255,7 +257,7 @@ class Sandbox:
         return readonly
 
     def _env_value(
-        self, env: Obj, rc: RenderedContainer, secrets: Mapping[tuple[str, str], str]
+        self, env: Obj, rc: RenderedContainer, pod: str, secrets: Mapping[tuple[str, str], str]
     ) -> str:
         if "value" in env:
             return str(env["value"])
@@ -263,7 +265,7 @@ class Sandbox:
         if "fieldRef" in source:
             path = source["fieldRef"]["fieldPath"]
             assert path in FIELD_VALUES, f"{rc.where}: no test value for fieldRef {path}"
-            return FIELD_VALUES[path]
+            return FIELD_VALUES[path].format(pod=pod)
         if "secretKeyRef" in source:
             ref = (source["secretKeyRef"]["name"], source["secretKeyRef"]["key"])
             assert ref in secrets, f"{rc.where}: no test value for Secret {ref[0]} key {ref[1]}"
@@ -295,7 +297,7 @@ class Sandbox:
         env = {k: v for k, v in image_env(str(c["image"])).items() if k != "PATH"}
         for item in c.get("env", []):
             # Literal values are in-container text; resolved references are local test values.
-            value = self._env_value(item, rc, secrets or {})
+            value = self._env_value(item, rc, pod, secrets or {})
             value = self.rewrite(value, pod) if "value" in item else value
             env[item["name"]] = local_port(value) if item["name"].endswith("PORT") else value
         tmp = self.host_path("/tmp", pod)

@@ -10,6 +10,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from prodcat_core.artifact import read_artifact
+from prodcat_train.config import TrainSettings
+from prodcat_train.tracking import track_training
 from tests.support import SMALL_MODEL, MlflowServer, Workspace, free_port, make_workspace
 
 
@@ -66,6 +69,14 @@ def test_a_run_is_tracked_and_registered_on_a_real_server(
     (artifact,) = (p.parent for p in local.glob("artifacts/*/metadata.json"))
     for name in ("label_codec.json", "linear/weights.npz", "linear/features.json"):
         assert (artifact / name).is_file()
+
+    # A Job killed after registering and restarted tracks the same model again: no new version,
+    # no new run.
+    settings = TrainSettings(tracking_uri=mlflow_server.url)
+    again = track_training(settings, artifact, read_artifact(artifact)[0], history=[])
+    assert (again.run_id, again.version.version) == (version.run_id, "1")
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+    assert _registry_state(mlflow_server.url) == (["1"], {"challenger": "1"})
 
     evaluated = ws.run("evaluate", "--model", "models:/prodcat@challenger")
     assert "promoted there is no champion yet" in evaluated.stdout

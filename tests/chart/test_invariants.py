@@ -291,11 +291,25 @@ def test_job_templates_are_complete_run_jobs(scenario: str) -> None:
         spec = job["spec"]
         for field in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
             assert isinstance(spec[field], int), f"{stage}: {field}"
+        # Bad input (exit 2) is never retried; an eviction does not use up a retry.
+        rules = spec["podFailurePolicy"]["rules"]
+        assert rules[0]["action"] == "FailJob"
+        assert rules[0]["onExitCodes"] == {"containerName": "run", "operator": "In", "values": [2]}
+        assert rules[1]["action"] == "Ignore"
+        assert rules[1]["onPodConditions"][0]["type"] == "DisruptionTarget"
         pod = spec["template"]["spec"]
         assert pod["restartPolicy"] == "Never"
         assert pod["serviceAccountName"] == "prodcat-run"
         (container,) = pod["containers"]
         assert container["name"] == "run"
+        env = {e["name"]: e for e in container["env"]}
+        if stage == "train":
+            # The pod a retry starts has the same Job name, so the run resumes from its
+            # checkpoint on the models volume.
+            assert env["TRAIN_RUN_KEY"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+                "metadata.labels['batch.kubernetes.io/job-name']"
+            )
+            assert env["TRAIN_MODELS_DIR"]["value"].startswith("/artifacts/")
         assert container["command"] == ["prodcat"]
         assert container["args"][0] == stage
         claims = {

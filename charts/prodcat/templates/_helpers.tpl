@@ -248,6 +248,19 @@ metadata:
     prodcat.io/stage: {{ $stage }}
 spec:
   backoffLimit: {{ $v.jobs.backoffLimit }}
+  # Bad input (exit 2) fails at once: a retry would fail the same way. A pod evicted or
+  # preempted does not count as a failure: its replacement resumes the run.
+  podFailurePolicy:
+    rules:
+      - action: FailJob
+        onExitCodes:
+          containerName: run
+          operator: In
+          values: [2]
+      - action: Ignore
+        onPodConditions:
+          - type: DisruptionTarget
+            status: "True"
   activeDeadlineSeconds: {{ $job.activeDeadlineSeconds }}
   ttlSecondsAfterFinished: {{ $v.jobs.ttlSecondsAfterFinished }}
   template:
@@ -277,6 +290,12 @@ spec:
               value: /data/prepared
             - name: TRAIN_MODELS_DIR
               value: /artifacts/models
+            # A pod the Job starts again after a kill has the same Job name: it resumes the
+            # run from its last checkpoint on the models volume instead of starting over.
+            - name: TRAIN_RUN_KEY
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.labels['batch.kubernetes.io/job-name']
             {{- else }}
             - name: EVALUATE_PREPARED_DIR
               value: /data/prepared

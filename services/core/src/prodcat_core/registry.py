@@ -112,6 +112,18 @@ class ModelRegistry:
         )
         return sorted((self._info(mv) for mv in found), key=lambda v: int(v.version))
 
+    def find_model(self, model_id: str) -> ModelVersionInfo | None:
+        """The version registered for one of our model ids, if any: a restarted Job asks this
+        before it registers, so a kill after registering does not register the model twice."""
+        found = self._call(
+            f"model {model_id}",
+            lambda: self.client.search_model_versions(
+                f"name = '{self.name}' and tags.model_id = '{model_id}'"
+            ),
+        )
+        versions = sorted((self._info(mv) for mv in found), key=lambda v: int(v.version))
+        return versions[0] if versions else None
+
     def register(
         self, model_uri: str, run_id: str, tags: dict[str, str], logged_model_id: str | None = None
     ) -> ModelVersionInfo:

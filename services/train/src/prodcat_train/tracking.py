@@ -57,7 +57,18 @@ def track_training(
     history: list[dict[str, float]],
 ) -> TrackedRun:
     """One MLflow run with params, per-epoch metrics, the artifact (as a pyfunc model) and the
-    dataset/commit tags; then a registry version aliased `challenger`."""
+    dataset/commit tags; then a registry version aliased `challenger`. A model id registered
+    already (a Job killed after registering, then restarted) is not logged or registered again."""
+    registry = ModelRegistry(settings.tracking_uri, settings.registered_model)
+    existing = registry.find_model(metadata.model_id)
+    if existing is not None and existing.run_id is not None:
+        logger.info(
+            "model %s is registered already as %s version %s: not registering it again",
+            metadata.model_id,
+            settings.registered_model,
+            existing.version,
+        )
+        return TrackedRun(existing.run_id, existing)
     experiment_id = open_experiment(settings)
     tags = {
         "model_id": metadata.model_id,
@@ -86,7 +97,6 @@ def track_training(
             run_id = run.info.run_id
     except MlflowException as e:
         raise UnavailableError(f"MLflow at {settings.tracking_uri}: {e.message}") from e
-    registry = ModelRegistry(settings.tracking_uri, settings.registered_model)
     version = registry.register(logged.model_uri, run_id, tags, logged.model_id)
     logger.info("MLflow run %s, %s version %s", run_id, settings.registered_model, version.version)
     return TrackedRun(run_id, version)
