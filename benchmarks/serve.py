@@ -1,6 +1,7 @@
 """Benchmark: the predictor's throughput and latency, all on 127.0.0.1, in one run.
 
-  (a) raw model: `predict_proba` in process at batch sizes 1, 8, 32 (the ceiling for a server);
+  (a) raw model: `predict_proba` in process at batch sizes 1, 4, 8, 32 (the ceiling for a server:
+      at concurrency 8 no batch can hold more than 8 listings);
   (b) our server (`prodcat predict serve`, 1 worker, micro-batching on) at concurrency 1/8/32;
   (c) the peer: `mlflow models serve --env-manager local` on the same model (the pyfunc the train
       stage registers; with --model, a models-from-code wrapper written here around the artifact);
@@ -8,8 +9,9 @@
 
 Each HTTP point is a closed loop: `concurrency` clients each send one listing per request, the next
 as soon as the last is answered, for --seconds after a short warm-up; req/s, p50 and p99 latency.
-The load generator runs on the same machine and competes with the server for CPU. Prints a table;
-writes benchmarks/results/serve.json.
+For our server each point also gives the mean listings per model call (from its /metrics). The
+load generator runs on the same machine and competes with the server for CPU. Prints a table;
+writes benchmarks/results/serve-<family>.json (linear when it trains its own model).
 
     .venv/bin/python benchmarks/serve.py [--seconds 3] [--rows 3000] [--model ARTIFACT_DIR]
 """
@@ -38,9 +40,11 @@ import numpy as np
 import pandas as pd
 from common import print_table, write_json
 
+from prodcat_core.artifact import read_artifact
+
 BIN = Path(sys.executable).parent
 CONCURRENCY = (1, 8, 32)
-RAW_BATCHES = (1, 8, 32)
+RAW_BATCHES = (1, 4, 8, 32)
 START_TIMEOUT_S = 180.0
 WARMUP_S = 0.5
 
@@ -219,12 +223,29 @@ def running(cmd: list[str], env: dict[str, str], ready_url: str, log: Path) -> I
                 proc.wait()
 
 
+def batch_counters(metrics_url: str) -> tuple[float, float]:
+    """(listings, model calls) so far, from the server's batch-size histogram."""
+    text = httpx.get(metrics_url, timeout=10.0).text
+    found = dict(re.findall(r"^prodcat_predictor_batch_size_(sum|count) (\S+)$", text, re.M))
+    return float(found.get("sum", 0.0)), float(found.get("count", 0.0))
+
+
 def serve_points(
-    case: str, url: str, body_of: BodyOf, listings: list[Listing], seconds: float
+    case: str,
+    url: str,
+    body_of: BodyOf,
+    listings: list[Listing],
+    seconds: float,
+    metrics_url: str | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for concurrency in CONCURRENCY:
+        before = batch_counters(metrics_url) if metrics_url else None
         point = asyncio.run(closed_loop(url, body_of, listings, concurrency, seconds))
+        if metrics_url and before:
+            after = batch_counters(metrics_url)
+            calls = after[1] - before[1]
+            point["mean_batch"] = (after[0] - before[0]) / calls if calls else None
         rows.append({"case": case, **point})
         print(f"  {case} c={concurrency}: {point['req_per_s']:.0f} req/s", file=sys.stderr)
     return rows
@@ -240,7 +261,7 @@ def mlflow_body(listing: Listing) -> dict[str, Any]:
 
 def our_server(
     artifact: Path, env: dict[str, str], work: Path, batching: bool
-) -> tuple[list[str], dict[str, str], str, str]:
+) -> tuple[list[str], dict[str, str], str, str, str]:
     port = free_port()
     server_env = {
         **env,
@@ -256,6 +277,7 @@ def our_server(
         server_env,
         f"{base}/v2/models/prodcat/ready",
         f"{base}/v1/products:classify",
+        f"{base}/metrics",
     )
 
 
@@ -272,6 +294,35 @@ def mlflow_model_uri(artifact: Path, registered: str | None, work: Path) -> tupl
         path=str(target), python_model=str(code), artifacts={"artifact": str(artifact)}
     )
     return str(target), "models-from-code wrapper written by the benchmark"
+
+
+def target_checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets at concurrency 8, as ratios of points measured in this run."""
+
+    def point(case: str, concurrency: int | str) -> dict[str, Any]:
+        (found,) = (r for r in rows if r["case"] == case and r["concurrency"] == concurrency)
+        return found
+
+    ours = point("(b) prodcat batching on", 8)
+    off = point("(d) prodcat batching off", 8)
+    peer = point("(c) mlflow models serve", 8)
+    raw = point("(a) raw predict_proba", "batch 8")
+
+    def at_least(target: str, ratio: float, goal: float) -> dict[str, Any]:
+        return {"target": target, "measured": ratio, "goal": f">= {goal}", "met": ratio >= goal}
+
+    def at_most(target: str, ratio: float, goal: float, strict: bool) -> dict[str, Any]:
+        met = ratio < goal if strict else ratio <= goal
+        return {"target": target, "measured": ratio, "goal": f"{'<' if strict else '<='} {goal}",
+                "met": met}  # fmt: skip
+
+    return [
+        at_least("ours c=8 / raw batch 8", ours["listings_per_s"] / raw["listings_per_s"], 0.85),
+        at_least("ours c=8 / mlflow c=8 (req/s)", ours["req_per_s"] / peer["req_per_s"], 2.0),
+        at_most("p99 ours / mlflow, c=8", ours["p99_ms"] / peer["p99_ms"], 1.0, strict=True),
+        at_least("batching on / off, c=8 (req/s)", ours["req_per_s"] / off["req_per_s"], 1.5),
+        at_most("p99 batching on / off, c=8", ours["p99_ms"] / off["p99_ms"], 2.0, strict=False),
+    ]
 
 
 def main() -> None:
@@ -305,6 +356,7 @@ def main() -> None:
             artifact, registered = args.model.resolve(), None
         else:
             artifact, registered = build_model(work, args.rows, env)
+        family = read_artifact(artifact, verify=False)[0].family
         listings = load_listings(work)
         rows = raw_throughput(artifact, listings, args.seconds)
 
@@ -312,9 +364,9 @@ def main() -> None:
             (True, "(b) prodcat batching on"),
             (False, "(d) prodcat batching off"),
         ):
-            cmd, server_env, ready, url = our_server(artifact, env, work, batching)
+            cmd, server_env, ready, url, metrics = our_server(artifact, env, work, batching)
             with running(cmd, server_env, ready, work / f"prodcat-{batching}.log"):
-                rows += serve_points(case, url, product_body, listings, args.seconds)
+                rows += serve_points(case, url, product_body, listings, args.seconds, metrics)
 
         model_uri, peer = mlflow_model_uri(artifact, registered, work)
         port = free_port()
@@ -331,14 +383,22 @@ def main() -> None:
                 args.seconds,
             )
 
-    columns = ["case", "concurrency", "req_per_s", "listings_per_s", "p50_ms", "p99_ms", "errors"]
+    columns = [
+        "case", "concurrency", "req_per_s", "listings_per_s", "mean_batch", "p50_ms", "p99_ms",
+        "errors",
+    ]  # fmt: skip
     print_table(rows, columns)
+    checks = target_checks(rows)
+    print()
+    print_table(checks, ["target", "measured", "goal", "met"])
     path = write_json(
-        "serve",
+        f"serve-{family}",
         {
             "seconds_per_point": args.seconds,
             "train_rows": None if args.model else args.rows,
             "model": artifact.name,
+            "family": family,
+            "targets": checks,
             "mlflow_peer": peer,
             "server": "1 worker, defaults (max batch 32, max wait 2 ms); one listing per request",
             "cpus_available": len(os.sched_getaffinity(0)),

@@ -1,4 +1,5 @@
-"""The linear family: choice of C on validation, temperature, classes absent from train."""
+"""The linear family: choice of C on validation, stacking folded into one layer, temperature,
+classes absent from train."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from sklearn.metrics import f1_score
+from sklearn.svm import LinearSVC
 
 from prodcat_core.labels import LabelCodec
 from prodcat_core.linear_model import softmax
 from prodcat_core.text import listing_texts
 from prodcat_data.synthetic import generate_listings
-from prodcat_train.linear import LinearParams, fit_linear, fit_temperature
+from prodcat_train.linear import (
+    LinearParams,
+    _fit_combiner,
+    _fit_views,
+    _seen_margin,
+    _views,
+    fit_linear,
+    fit_temperature,
+)
 
 
 def _params(**overrides: object) -> LinearParams:
@@ -30,7 +40,8 @@ def _data(n: int, seed: int) -> tuple[list[str], npt.NDArray[np.int64], LabelCod
 def test_the_c_with_the_best_validation_f1_is_kept() -> None:
     train, y_train, codec = _data(900, 1)
     val, y_val, _ = _data(300, 2)
-    fit = fit_linear(train, y_train, val, y_val, codec.n_classes, _params(c_grid=[0.001, 0.5]))
+    params = _params(c_grid=[0.001, 0.5], stack_folds=0)  # one SVM: its val scores are kept
+    fit = fit_linear(train, y_train, val, y_val, codec.n_classes, params)
     assert set(fit.val_f1_by_c) == {0.001, 0.5}
     assert fit.c == max(fit.val_f1_by_c, key=lambda c: fit.val_f1_by_c[c])
     assert fit.val_proba is not None  # scores of the chosen model before its refit
@@ -90,3 +101,41 @@ def test_a_class_missing_from_train_is_never_predicted() -> None:
     )  # fmt: skip
     assert fit.model.n_classes == codec.n_classes
     assert (fit.model.predict_proba(train).argmax(axis=1) != 0).all()
+
+
+def test_the_stack_folds_into_one_linear_layer_that_scores_like_the_stack() -> None:
+    """The saved layer gives the same scores as running each block's SVM and the combiner."""
+    train, y_train, codec = _data(700, 8)
+    test, _, _ = _data(100, 9)
+    params = _params(stack_folds=3, n_jobs=2)
+    model = fit_linear(train, y_train, train[:100], y_train[:100], codec.n_classes, params).model
+    x, x_test = model.transform(train), model.transform(test)
+    views = _views([x[:, : len(v)] for v in model.vocabularies])
+    assert len(views) == 4
+    assert views[-1].stop == x.shape[1]
+    combiner = _fit_combiner(x, y_train, codec.n_classes, views, params.c, params)
+    coef, intercept = _fit_views(x, y_train, codec.n_classes, views, params.c, params, combiner)
+    stacked = combiner.intercept.copy()
+    for view, weights in zip(views, combiner.weights, strict=True):
+        svm = LinearSVC(C=params.c, class_weight="balanced", random_state=params.seed)
+        svm.fit(x[:, view], y_train)
+        margins = np.full((x_test.shape[0], codec.n_classes), -1e3, dtype=np.float32)
+        margins[:, svm.classes_] = svm.decision_function(x_test[:, view])
+        stacked = stacked + _seen_margin(margins) @ weights.T
+    folded = np.asarray(x_test @ coef.T) + intercept
+    np.testing.assert_allclose(folded, stacked, rtol=1e-3, atol=1e-3)
+
+
+def test_stacking_handles_classes_too_rare_to_stratify() -> None:
+    train, y_train, codec = _data(400, 10)
+    rare = np.flatnonzero(y_train == y_train[0])[:1]  # one class down to a single row
+    keep = np.ones(len(y_train), dtype=bool)
+    keep[np.flatnonzero(y_train == y_train[0])] = False
+    keep[rare] = True
+    texts = [t for t, k in zip(train, keep, strict=True) if k]
+    fit = fit_linear(texts, y_train[keep], texts[:60], y_train[keep][:60], codec.n_classes,
+                     _params(stack_folds=5))  # fmt: skip
+    proba = fit.model.predict_proba(texts)
+    assert proba.shape == (len(texts), codec.n_classes)
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-4)
+    assert f1_score(y_train[keep], proba.argmax(axis=1), average="weighted") > 0.5

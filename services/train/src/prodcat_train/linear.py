@@ -1,10 +1,20 @@
-"""The `linear` family: TF-IDF word and character n-grams and a class-balanced linear SVM whose
-margins are turned into probabilities by a softmax temperature fitted on the validation split."""
+"""The `linear` family: TF-IDF word and character n-grams and class-balanced linear SVMs whose
+margins are turned into probabilities by a softmax temperature fitted on the validation split.
+
+Stacking (`stack_folds` >= 2, the default): one SVM per feature block (text words, text
+characters, title words, title characters) and a multinomial logistic regression that weighs
+their margins, fitted on out-of-fold margins so it learns how far each block can be trusted.
+Every step is linear in the features, so the stack folds back into ONE linear layer: the saved
+model, and serving, are the same as for a single SVM. On the real sample this gains about
+1.5 points of weighted F1 over one SVM on all blocks (benchmarks/train.py)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,12 +22,19 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from prodcat_core.linear_model import FeatureBlock, FloatArray, LinearTextModel, softmax
 
 logger = logging.getLogger(__name__)
+
+# A class absent from an SVM's training rows: its intercept, and its margin as the combiner sees
+# it.
+ABSENT_INTERCEPT = -1e3
+ABSENT_MARGIN = 5.0
 
 
 class LinearParams(BaseModel):
@@ -43,6 +60,22 @@ class LinearParams(BaseModel):
         True,
         description="after choosing C and the temperature on validation, fit the linear layer "
         "again on train + validation",
+    )
+    stack_folds: int = Field(
+        5,
+        ge=0,
+        description="0 or 1: one SVM on all blocks; k >= 2: one SVM per block, combined by a "
+        "logistic regression fitted on their k-fold out-of-fold margins",
+    )
+    stack_meta_rows: int = Field(
+        8000,
+        ge=100,
+        description="out-of-fold rows the combiner is fitted on: on large data only the first "
+        "folds are scored (each scored fold costs one more SVM fit per block)",
+    )
+    meta_c: float = Field(1.0, gt=0, description="inverse regularisation of the combiner")
+    n_jobs: int | None = Field(
+        None, ge=1, description="threads fitting SVMs at once; unset: the CPUs available"
     )
     seed: int = 42
 
@@ -144,32 +177,181 @@ def fit_linear(
         np.zeros(n_classes, np.float32),
     )
     x_val = features.transform(val_texts)
-    best: tuple[float, float, FloatArray, FloatArray] | None = None
     tried: dict[float, float] = {}
-    for c in params.c_grid or [params.c]:
-        coef, intercept = _fit_svm(x, train_y, n_classes, c, params)
-        scores = np.asarray(x_val @ coef.T, dtype=np.float32) + intercept
-        tried[c] = float(f1_score(val_y, scores.argmax(axis=1), average="weighted"))
-        logger.info("C=%s: validation weighted F1 %.4f", c, tried[c])
-        if best is None or tried[c] > best[0]:
-            best = (tried[c], c, coef, intercept)
-    assert best is not None
-    _, chosen, coef, intercept = best
+    chosen = params.c
+    if params.c_grid:
+        best_f1 = -1.0
+        for c in params.c_grid:
+            coef, intercept = _fit_svm(x, train_y, n_classes, c, params)
+            scores = np.asarray(x_val @ coef.T, dtype=np.float32) + intercept
+            tried[c] = float(f1_score(val_y, scores.argmax(axis=1), average="weighted"))
+            logger.info("C=%s: validation weighted F1 %.4f", c, tried[c])
+            if tried[c] > best_f1:
+                best_f1, chosen = tried[c], c
+    views = _views(matrices) if params.stack_folds >= 2 else [slice(0, x.shape[1])]
+    combiner: Combiner | None = None
+    if len(views) > 1:
+        combiner = _fit_combiner(x, train_y, n_classes, views, chosen, params)
+    coef, intercept = _fit_views(x, train_y, n_classes, views, chosen, params, combiner)
     val_scores = np.asarray(x_val @ coef.T, dtype=np.float32) + intercept
     temperature = fit_temperature(val_scores, val_y)
-    logger.info("chose C=%s; softmax temperature fitted on validation: %.3f", chosen, temperature)
+    logger.info(
+        "C=%s, %d SVM(s)%s; validation weighted F1 %.4f; softmax temperature %.3f",
+        chosen,
+        len(views),
+        " stacked" if combiner is not None else "",
+        f1_score(val_y, val_scores.argmax(axis=1), average="weighted"),
+        temperature,
+    )
     if params.refit:
-        # The vocabularies stay those of train; only the linear layer sees the validation rows.
-        logger.info("fitting the linear layer again on train + validation")
-        coef, intercept = _fit_svm(
+        # The vocabularies and the combiner stay those of train; the SVMs see the validation
+        # rows too.
+        logger.info("fitting the SVMs again on train + validation")
+        coef, intercept = _fit_views(
             sp.vstack([x, x_val], format="csr"),
             np.concatenate([train_y, val_y]),
             n_classes,
+            views,
             chosen,
             params,
+            combiner,
         )
     model = LinearTextModel(blocks, vocabularies, idfs, coef, intercept, temperature)
     return LinearFit(model, chosen, tried, softmax(val_scores / np.float32(temperature)))
+
+
+def _seen_margin(intercept: FloatArray) -> FloatArray:
+    """An SVM's intercepts as the combiner sees them: a class the SVM never saw (intercept -1e3,
+    no weights) gets a plain "no" margin instead of one that would swamp the combiner."""
+    return np.where(intercept <= ABSENT_INTERCEPT, np.float32(-ABSENT_MARGIN), intercept).astype(
+        np.float32
+    )
+
+
+def _views(matrices: Sequence[sp.csr_matrix]) -> list[slice]:
+    """The column range of each block in the stacked feature matrix."""
+    bounds = np.cumsum([0, *(m.shape[1] for m in matrices)])
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """Scores = sum over views of weights[v] @ margins[v] + intercept (the fitted combiner)."""
+
+    weights: list[FloatArray]  # per view: (n_classes, n_classes)
+    intercept: FloatArray
+
+
+def _threads(params: LinearParams, tasks: int) -> int:
+    cpus = params.n_jobs or len(os.sched_getaffinity(0))
+    return max(1, min(cpus, tasks))
+
+
+def _fit_svms(
+    jobs: list[tuple[sp.csr_matrix, npt.NDArray[np.int64]]],
+    n_classes: int,
+    c: float,
+    params: LinearParams,
+) -> list[tuple[FloatArray, FloatArray]]:
+    """Several SVM fits at once: liblinear releases the GIL, so threads use every CPU."""
+    with ThreadPoolExecutor(_threads(params, len(jobs))) as pool:
+        return list(pool.map(lambda job: _fit_svm(job[0], job[1], n_classes, c, params), jobs))
+
+
+def _folds(y: npt.NDArray[np.int64], params: LinearParams) -> list[npt.NDArray[np.int64]]:
+    """Held-out row indices of the scored folds: stratified when every class can be split."""
+    k = params.stack_folds
+    counts = np.bincount(y)
+    splitter: StratifiedKFold | KFold = (
+        StratifiedKFold(k, shuffle=True, random_state=params.seed)
+        if counts[counts > 0].min() >= k
+        else KFold(k, shuffle=True, random_state=params.seed)
+    )
+    scored: list[npt.NDArray[np.int64]] = []
+    for _, held_out in splitter.split(np.zeros(len(y)), y):
+        scored.append(np.asarray(held_out, dtype=np.int64))
+        if sum(len(f) for f in scored) >= params.stack_meta_rows:
+            break
+    return scored
+
+
+def _fit_combiner(
+    x: sp.csr_matrix,
+    y: npt.NDArray[np.int64],
+    n_classes: int,
+    views: list[slice],
+    c: float,
+    params: LinearParams,
+) -> Combiner:
+    """The logistic regression over the views' out-of-fold margins."""
+    folds = _folds(y, params)
+    logger.info(
+        "stacking %d blocks: out-of-fold margins on %d of %d rows (%d folds)",
+        len(views),
+        sum(len(f) for f in folds),
+        len(y),
+        len(folds),
+    )
+    jobs = []
+    for held_out in folds:
+        keep = np.ones(len(y), dtype=bool)
+        keep[held_out] = False
+        jobs += [(x[keep][:, view], y[keep]) for view in views]
+    fitted = _fit_svms(jobs, n_classes, c, params)
+    margins = []
+    for i, held_out in enumerate(folds):
+        per_view = fitted[i * len(views) : (i + 1) * len(views)]
+        margins.append(
+            np.hstack(
+                [
+                    np.asarray(x[held_out][:, view] @ coef.T, dtype=np.float32)
+                    + _seen_margin(intercept)
+                    for view, (coef, intercept) in zip(views, per_view, strict=True)
+                ]
+            )
+        )
+    z = np.vstack(margins)
+    z_y = np.concatenate([y[f] for f in folds])
+    meta = LogisticRegression(
+        C=params.meta_c, class_weight=params.class_weight, max_iter=params.max_iter
+    )
+    meta.fit(z, z_y)
+    weights = np.zeros((n_classes, z.shape[1]), dtype=np.float32)
+    intercept = np.full(n_classes, ABSENT_INTERCEPT, dtype=np.float32)  # never seen: never wins
+    seen = np.asarray(meta.classes_, dtype=np.int64)
+    if len(seen) == 2:  # a binary regression has one weight vector for its second class
+        weights[seen] = np.vstack([-meta.coef_[0], meta.coef_[0]]) / 2
+        intercept[seen] = np.asarray([-meta.intercept_[0], meta.intercept_[0]]) / 2
+    else:
+        weights[seen] = meta.coef_
+        intercept[seen] = meta.intercept_
+    return Combiner(
+        [weights[:, i * n_classes : (i + 1) * n_classes] for i in range(len(views))], intercept
+    )
+
+
+def _fit_views(
+    x: sp.csr_matrix,
+    y: npt.NDArray[np.int64],
+    n_classes: int,
+    views: list[slice],
+    c: float,
+    params: LinearParams,
+    combiner: Combiner | None,
+) -> tuple[FloatArray, FloatArray]:
+    """One SVM per view, folded with the combiner into one linear layer over all features."""
+    fitted = _fit_svms([(x[:, view], y) for view in views], n_classes, c, params)
+    if combiner is None:
+        (only,) = fitted
+        return only
+    coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
+    intercept = combiner.intercept.copy()
+    for view, weights, (view_coef, view_intercept) in zip(
+        views, combiner.weights, fitted, strict=True
+    ):
+        coef[:, view] = weights @ view_coef
+        intercept += weights @ _seen_margin(view_intercept)
+    return coef, intercept
 
 
 def _fit_svm(
@@ -181,7 +363,7 @@ def _fit_svm(
     )
     svm.fit(x, y)
     coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
-    intercept = np.full(n_classes, -1e3, dtype=np.float32)  # classes absent from train never win
+    intercept = np.full(n_classes, ABSENT_INTERCEPT, dtype=np.float32)  # absent: never wins
     seen = np.asarray(svm.classes_, dtype=np.int64)
     if len(seen) == 2:  # a binary SVM has one weight vector: the first class is its negative
         coef[seen] = np.vstack([-svm.coef_[0], svm.coef_[0]])
