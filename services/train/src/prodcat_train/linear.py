@@ -5,8 +5,9 @@ Stacking (`stack_folds` >= 2, the default): one SVM per feature block (text word
 characters, title words, title characters) and a multinomial logistic regression that weighs
 their margins, fitted on out-of-fold margins so it learns how far each block can be trusted.
 Every step is linear in the features, so the stack folds back into ONE linear layer: the saved
-model, and serving, are the same as for a single SVM. On the real sample this gains about
-1.5 points of weighted F1 over one SVM on all blocks (benchmarks/train.py)."""
+model, and serving, are the same as for a single SVM. On the real sample (benchmarks/train.py)
+weighted F1 on the held-out rows went from 0.776 (one SVM) to 0.804; in 5-fold cross-validation
+from 0.767 to 0.772."""
 
 from __future__ import annotations
 
@@ -296,16 +297,17 @@ def _fit_combiner(
     for held_out in folds:
         keep = np.ones(len(y), dtype=bool)
         keep[held_out] = False
-        jobs += [(x[keep][:, view], y[keep]) for view in views]
+        x_keep, y_keep = x[keep], y[keep]  # row selection once per fold, not once per view
+        jobs += [(x_keep[:, view], y_keep) for view in views]
     fitted = _fit_svms(jobs, n_classes, c, params)
     margins = []
     for i, held_out in enumerate(folds):
         per_view = fitted[i * len(views) : (i + 1) * len(views)]
+        x_held = x[held_out]
         margins.append(
             np.hstack(
                 [
-                    np.asarray(x[held_out][:, view] @ coef.T, dtype=np.float32)
-                    + _seen_margin(intercept)
+                    np.asarray(x_held[:, view] @ coef.T, dtype=np.float32) + _seen_margin(intercept)
                     for view, (coef, intercept) in zip(views, per_view, strict=True)
                 ]
             )
