@@ -89,6 +89,26 @@ def test_batches_never_exceed_the_maximum_and_big_requests_are_cut() -> None:
     assert sum(len(c) for c in model.calls) == 15
 
 
+def test_parallel_calls_split_the_listings_in_flight_between_them() -> None:
+    both_running = threading.Barrier(2, timeout=5)  # broken unless two calls overlap
+    calls: list[list[str]] = []
+
+    def predict(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        calls.append(list(texts))
+        both_running.wait()
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    async def scenario() -> list[int]:
+        batcher = MicroBatcher(predict, max_batch_size=32, max_wait_s=0.05, concurrency=2)
+        results = await asyncio.gather(*(batcher.submit([f"t{i}"], timeout_s=10) for i in range(8)))
+        await batcher.close()
+        return [r.batch_size for r in results]
+
+    sizes = run(scenario)
+    assert sorted(len(c) for c in calls) == [4, 4]  # not one call of 8 beside an idle slot
+    assert sizes == [4] * 8
+
+
 def test_a_lone_request_is_not_held_back_at_low_load() -> None:
     model = FakeModel()
 

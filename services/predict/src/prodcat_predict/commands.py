@@ -16,7 +16,7 @@ from prodcat_core.model import LoadedModel, load_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import describe_validation_errors
 from prodcat_predict.pipeline import Listing, predictions, prepare
-from prodcat_predict.threads import threads_per_worker
+from prodcat_predict.threads import cpus_per_worker
 
 predict_app = typer.Typer(help="Serve the model and predict product types.", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def _settings(**overrides: Any) -> PredictSettings:
 
 
 def _load(model: str, settings: PredictSettings) -> LoadedModel:
-    threads = threads_per_worker(settings.threads, workers=1)
+    threads = settings.threads or cpus_per_worker(workers=1)
     return load_model(
         resolve_model_ref(
             model, settings.models_dir, settings.download_folder(), settings.tracking_uri

@@ -53,7 +53,10 @@ class PredictSettings(ServiceSettings):
         None,
         ge=1,
         le=256,
-        description="inference threads per worker; unset: the CPU limit / workers",
+        description=(
+            "threads of one model call; unset: chosen for the model family from the CPU limit "
+            "/ workers (transformer: 1 per call, linear: all)"
+        ),
     )
     access_log: bool = Field(
         False, description="one log line per request (metrics count them anyway)"
@@ -73,8 +76,14 @@ class PredictSettings(ServiceSettings):
     max_batch_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="longest a listing waits for others to fill its batch"
     )
-    inference_concurrency: int = Field(
-        1, ge=1, le=64, description="model calls running at once per worker"
+    inference_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description=(
+            "model calls running at once per worker; unset: chosen for the model family "
+            "(transformer: CPUs per worker / threads, linear: 1)"
+        ),
     )
     max_queue: int = Field(
         2048,

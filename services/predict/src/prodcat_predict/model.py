@@ -26,6 +26,7 @@ import numpy as np
 from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from prodcat_core.artifact import read_artifact
 from prodcat_core.errors import InvalidInputError, PayloadTooLargeError, UnavailableError
 from prodcat_core.logging import log_context
 from prodcat_core.model import LoadedModel, load_model, resolve_model_source
@@ -46,6 +47,7 @@ from prodcat_predict.pipeline import (
     predictions,
     prepare,
 )
+from prodcat_predict.threads import InferencePlan, cpus_per_worker, inference_plan
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +98,12 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         settings: PredictSettings,
         metrics: PredictorMetrics | None = None,
         *,
-        threads: int | None = None,
+        cpus: int | None = None,
     ) -> None:
         super().__init__(settings.model_name)
         self.settings = settings
-        self.threads = threads  # intra-op threads of an ONNX model (None: its runtime decides)
+        self.cpus = cpus or cpus_per_worker(settings.workers)
+        self.plan: InferencePlan | None = None  # chosen at load, for the model's family
         self.loaded: LoadedModel | None = None
         self.artifact_path: Path | None = None
         self.downloaded_to: Path | None = None
@@ -135,9 +138,14 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 if s.download_dir is None and download.exists():
                     self.downloaded_to = download  # a temporary folder: the server removes it
             started = time.perf_counter()
-            loaded = load_model(self.artifact_path, intra_op_threads=self.threads)
+            s = self.settings
+            family = read_artifact(self.artifact_path, verify=False)[0].family
+            plan = inference_plan(
+                family, self.cpus, threads=s.threads, calls=s.inference_concurrency
+            )
+            loaded = load_model(self.artifact_path, intra_op_threads=plan.threads)
             self._warm_up(loaded)
-            self.loaded = loaded
+            self.loaded, self.plan = loaded, plan
             meta = loaded.metadata
             self.metrics.model_info.labels(
                 name=self.name,
@@ -147,9 +155,10 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
             ).set(1)
             self.ready = True
             logger.info(
-                "model %s ready: %s (%s, %d classes) from %s, loaded and warmed up in %.2fs",
+                "model %s ready: %s (%s, %d classes) from %s, loaded and warmed up in %.2fs; "
+                "%d model calls at once on %d threads each",
                 self.name, meta.model_id, meta.family, loaded.codec.n_classes, self.artifact_path,
-                time.perf_counter() - started,
+                time.perf_counter() - started, plan.calls, plan.threads,
             )  # fmt: skip
         return True
 
@@ -187,14 +196,15 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         """The batcher (or the direct runner), made on first use in the serving event loop."""
         if self._runner is None:
             predict = self.require_loaded().classifier.predict_proba
-            s = self.settings
+            assert self.plan is not None  # set with `loaded`
+            s, calls = self.settings, self.plan.calls
             if s.batching:
                 self._runner = MicroBatcher(
                     predict,
                     max_batch_size=s.max_batch_size,
                     max_wait_s=s.max_batch_wait_s,
                     max_queue=s.max_queue,
-                    concurrency=s.inference_concurrency,
+                    concurrency=calls,
                     retry_after_s=s.retry_after_s,
                     on_batch=self._observe_batch,
                 )
@@ -202,7 +212,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 self._runner = DirectRunner(
                     predict,
                     max_queue=s.max_queue,
-                    concurrency=s.inference_concurrency,
+                    concurrency=calls,
                     retry_after_s=s.retry_after_s,
                     on_batch=self._observe_batch,
                 )

@@ -58,7 +58,7 @@ from prodcat_predict.limits import RequestLimits
 from prodcat_predict.metrics import render_metrics
 from prodcat_predict.model import ProdcatModel
 from prodcat_predict.routes.products import products_router
-from prodcat_predict.threads import apply_thread_limits, threads_per_worker
+from prodcat_predict.threads import apply_thread_limits, cpus_per_worker
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
         model_repository_extension: ModelRepositoryExtension,
         settings: PredictSettings,
         *,
-        threads: int,
+        cpus: int,
         log_setup: LogSetup,
     ) -> None:
         super().__init__(
@@ -132,7 +132,7 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
         )
         self.config.host = settings.host
         self.settings = settings
-        self.threads = threads
+        self.cpus = cpus
         self.log_setup = log_setup
 
     def served_model(self) -> ProdcatModel:
@@ -195,7 +195,7 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
     def run(self, sockets: list[socket] | None = None) -> None:
         """A worker process's entry: logging, threads and model first, then serve."""
         self.log_setup.apply()
-        apply_thread_limits(self.threads)
+        apply_thread_limits(self.cpus)
         for model in self.dataplane.model_registry.get_models().values():
             if not model.ready:
                 model.load()
@@ -254,7 +254,7 @@ class BoundGRPCServer(GRPCServer):  # type: ignore[misc]  # kserve is untyped
 
 
 class PredictorServer(ModelServer):  # type: ignore[misc]  # kserve is untyped
-    def __init__(self, settings: PredictSettings, *, threads: int, log_setup: LogSetup) -> None:
+    def __init__(self, settings: PredictSettings, *, cpus: int, log_setup: LogSetup) -> None:
         super().__init__(
             http_port=settings.http_port,
             grpc_port=settings.grpc_port,
@@ -272,7 +272,7 @@ class PredictorServer(ModelServer):  # type: ignore[misc]  # kserve is untyped
             ssl_keyfile=None,
         )
         self.settings = settings
-        self.threads = threads
+        self.cpus = cpus
         self.log_setup = log_setup
 
     def start(self, models: list[BaseKServeModel]) -> None:
@@ -282,7 +282,7 @@ class PredictorServer(ModelServer):  # type: ignore[misc]  # kserve is untyped
             self.dataplane,
             self.model_repository_extension,
             self.settings,
-            threads=self.threads,
+            cpus=self.cpus,
             log_setup=self.log_setup,
         )
         if self.workers > 1:
@@ -348,13 +348,13 @@ def prepare_metrics_dir(settings: PredictSettings) -> tuple[PredictSettings, Pat
 def serve(settings: PredictSettings) -> None:
     """Loads the model (ready after its warm-up) and serves it until SIGTERM/SIGINT."""
     settings, made = prepare_metrics_dir(settings)
-    threads = threads_per_worker(settings.threads, settings.workers)
-    model = ProdcatModel(settings, threads=threads)
+    cpus = cpus_per_worker(settings.workers)
+    model = ProdcatModel(settings, cpus=cpus)
     try:
-        apply_thread_limits(threads)
+        apply_thread_limits(cpus)
         log_setup = LogSetup.current(settings.access_log)
         model.load()
-        server = PredictorServer(settings, threads=threads, log_setup=log_setup)
+        server = PredictorServer(settings, cpus=cpus, log_setup=log_setup)
         log_setup.adopt_library_loggers()  # after kserve's constructor, which configures its own
         server.start([model])
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -57,10 +58,35 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
     return max(cpus, 1)
 
 
-def threads_per_worker(configured: int | None, workers: int, root: Path = CGROUP_ROOT) -> int:
-    if configured is not None:
-        return configured
+def cpus_per_worker(workers: int, root: Path = CGROUP_ROOT) -> int:
     return max(1, available_cpus(root) // max(workers, 1))
+
+
+# A small transformer uses threads poorly on short inputs: on 16 cores, 8 calls of batch 1 on 2
+# threads each scored 1,713 listings/s, one call of batch 8 on 16 threads 314; on 2 cores, 2 calls
+# of batch 4 on 1 thread 384/s, one of batch 8 on 2 threads 299 (benchmarks/threads.py).
+TRANSFORMER_THREADS_PER_CALL = 1
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    """How a worker spends its CPUs: `calls` model calls at once, each on `threads` threads."""
+
+    calls: int
+    threads: int
+
+
+def inference_plan(
+    family: str, cpus: int, *, threads: int | None = None, calls: int | None = None
+) -> InferencePlan:
+    """The configured numbers, the unset ones chosen for the model family. A transformer gets one
+    call per few threads. A linear model spends its time in Python (TF-IDF), under the GIL, so
+    parallel calls would only queue for it: one call at a time, batched."""
+    if family != "transformer":
+        return InferencePlan(calls or 1, threads or cpus)
+    if calls is None:
+        calls = max(1, cpus // (threads or TRANSFORMER_THREADS_PER_CALL))
+    return InferencePlan(calls, threads or max(1, cpus // calls))
 
 
 def apply_thread_limits(threads: int) -> None:
@@ -69,4 +95,4 @@ def apply_thread_limits(threads: int) -> None:
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(threads)
     threadpool_limits(limits=threads)
-    logger.info("inference threads per worker: %d", threads)
+    logger.info("CPUs per worker: %d", threads)

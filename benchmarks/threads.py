@@ -1,0 +1,114 @@
+"""Benchmark: how to split the machine's cores between concurrent calls of one model, in process.
+
+A server with `c` listings in flight can run them as one call of batch `c`, or as `k` calls of
+batch `c / k` at once, each with `cpus / k` intra-op threads. Which is faster depends on the
+machine (a batch-1 transformer call leaves most of 16 threads idle) and decides the predictor's
+defaults (`PREDICT_INFERENCE_CONCURRENCY`, `PREDICT_THREADS`). Here `k` Python threads share one
+loaded model (as the server's calls do), each calling `predict_proba` on its own listings in a
+closed loop for --seconds; listings/s and the p99 of a call. Prints a table; writes
+benchmarks/results/threads-<family>.json.
+
+    .venv/bin/python benchmarks/threads.py --model ARTIFACT_DIR [--in-flight 8] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import print_table, write_json
+
+from prodcat_core.artifact import read_artifact
+from prodcat_core.model import load_model
+from prodcat_core.text import listing_text
+from prodcat_data.synthetic import generate_listings
+
+
+def split_points(cpus: int, in_flight: int) -> list[tuple[int, int, int]]:
+    """(calls at once, threads per call, batch per call) with calls x batch = in_flight."""
+    points = []
+    for calls in (1, 2, 4, 8, 16):
+        if calls > in_flight or in_flight % calls or calls > cpus:
+            continue
+        points.append((calls, max(1, cpus // calls), in_flight // calls))
+    return points
+
+
+def measure(
+    artifact: Path, texts: list[str], calls: int, threads: int, batch: int, seconds: float
+) -> dict[str, Any]:
+    model = load_model(artifact, intra_op_threads=threads)
+    model.classifier.predict_proba(texts[:batch])  # warm-up
+    stop_at = time.perf_counter() + seconds
+    times: list[list[float]] = [[] for _ in range(calls)]
+
+    def loop(worker: int) -> None:
+        batches = itertools.cycle(
+            [texts[i : i + batch] for i in range(worker * 7, len(texts) - batch, batch)]
+        )
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            model.classifier.predict_proba(next(batches))
+            times[worker].append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=loop, args=(w,)) for w in range(calls)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    flat = [t for per_worker in times for t in per_worker]
+    return {
+        "calls_at_once": calls,
+        "threads_per_call": threads,
+        "batch": batch,
+        "listings_per_s": len(flat) * batch / elapsed,
+        "p50_call_ms": float(np.percentile(flat, 50)) * 1000,
+        "p99_call_ms": float(np.percentile(flat, 99)) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--model", type=Path, required=True, help="an artifact folder")
+    parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per point")
+    args = parser.parse_args()
+    cpus = len(os.sched_getaffinity(0))
+    family = read_artifact(args.model, verify=False)[0].family
+    frame, _ = generate_listings(1000, seed=5)
+    texts = [
+        listing_text(d, None if not isinstance(desc, str) else desc)
+        for d, desc in zip(frame["designation"], frame["description"], strict=True)
+    ]
+    rows = []
+    for in_flight in args.in_flight:
+        for calls, threads, batch in split_points(cpus, in_flight):
+            point = measure(args.model, texts, calls, threads, batch, args.seconds)
+            rows.append({"in_flight": in_flight, **point})
+            print(
+                f"  in flight {in_flight}: {calls} x batch {batch} on {threads} threads: "
+                f"{point['listings_per_s']:.0f}/s",
+                flush=True,
+            )
+    print_table(
+        rows,
+        ["in_flight", "calls_at_once", "threads_per_call", "batch", "listings_per_s",
+         "p50_call_ms", "p99_call_ms"],
+    )  # fmt: skip
+    path = write_json(
+        f"threads-{family}",
+        {"model": args.model.name, "family": family, "cpus": cpus, "results": rows},
+    )
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
