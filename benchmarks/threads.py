@@ -5,10 +5,13 @@ batch `c / k` at once, each with `cpus / k` intra-op threads. Which is faster de
 machine (a batch-1 transformer call leaves most of 16 threads idle) and decides the predictor's
 defaults (`PREDICT_INFERENCE_CONCURRENCY`, `PREDICT_THREADS`). Here `k` Python threads share one
 loaded model (as the server's calls do), each calling `predict_proba` on its own listings in a
-closed loop for --seconds; listings/s and the p99 of a call. Prints a table; writes
-benchmarks/results/threads-<family>.json.
+closed loop for --seconds; listings/s and the p99 of a call. Then the bulk case (a file, an
+evaluation): one `predict_proba` over --bulk listings, its length-sorted batches of 32 run one at a
+time on all the threads, or `cpus` at a time on one thread each (`load_model(parallel_calls=…)`).
+Prints a table; writes benchmarks/results/threads-<family>.json.
 
     .venv/bin/python benchmarks/threads.py --model ARTIFACT_DIR [--in-flight 8] [--seconds 3]
+        [--bulk 1000]
 """
 
 from __future__ import annotations
@@ -75,15 +78,40 @@ def measure(
     }
 
 
+def measure_bulk(
+    artifact: Path, texts: list[str], calls: int, threads: int, seconds: float
+) -> dict[str, Any]:
+    model = load_model(artifact, intra_op_threads=threads, parallel_calls=calls)
+    model.classifier.predict_proba(texts[:64])  # warm-up
+    times: list[float] = []
+    stop_at = time.perf_counter() + seconds
+    while not times or time.perf_counter() < stop_at:
+        started = time.perf_counter()
+        model.classifier.predict_proba(texts)
+        times.append(time.perf_counter() - started)
+    return {
+        "in_flight": f"bulk {len(texts)}",
+        "calls_at_once": calls,
+        "threads_per_call": threads,
+        "batch": 32,
+        "listings_per_s": len(texts) * len(times) / sum(times),
+        "p50_call_ms": float(np.percentile(times, 50)) * 1000,
+        "p99_call_ms": float(np.percentile(times, 99)) * 1000,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--model", type=Path, required=True, help="an artifact folder")
     parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per point")
+    parser.add_argument(
+        "--bulk", type=int, default=1000, help="listings in the bulk case (0: skip)"
+    )
     args = parser.parse_args()
     cpus = len(os.sched_getaffinity(0))
     family = read_artifact(args.model, verify=False)[0].family
-    frame, _ = generate_listings(1000, seed=5)
+    frame, _ = generate_listings(max(1000, args.bulk), seed=5)
     texts = [
         listing_text(d, None if not isinstance(desc, str) else desc)
         for d, desc in zip(frame["designation"], frame["description"], strict=True)
@@ -98,6 +126,12 @@ def main() -> None:
                 f"{point['listings_per_s']:.0f}/s",
                 flush=True,
             )
+    if args.bulk:
+        for calls, threads in ((1, cpus), (cpus, 1)):
+            point = measure_bulk(args.model, texts[: args.bulk], calls, threads, args.seconds)
+            rows.append(point)
+            print(f"  bulk: {calls} at once on {threads} threads: "
+                  f"{point['listings_per_s']:.0f}/s", flush=True)  # fmt: skip
     print_table(
         rows,
         ["in_flight", "calls_at_once", "threads_per_call", "batch", "listings_per_s",

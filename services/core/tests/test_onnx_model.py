@@ -145,6 +145,20 @@ def test_batches_are_length_sorted_and_put_back_in_order(artifact: Path) -> None
     np.testing.assert_allclose(batched.logits(TEXTS[::-1]), expected[::-1], atol=1e-6)
 
 
+def test_parallel_calls_score_exactly_like_one_call_at_a_time(artifact: Path) -> None:
+    rng = np.random.default_rng(4)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(1, 12))) for _ in range(300)]
+    serial = OnnxTextModel.load(artifact, intra_op_threads=1, batch_size=4)
+    parallel = OnnxTextModel.load(artifact, intra_op_threads=1, batch_size=4, parallel_calls=3)
+    expected = serial.logits(texts)
+    np.testing.assert_allclose(parallel.logits(texts), expected, atol=1e-6)
+    np.testing.assert_allclose(parallel.logits(texts[:1]), expected[:1], atol=1e-6)
+    assert parallel._pool is not None  # the batches did go through the pool
+    assert parallel._pool._max_workers == 3
+    with pytest.raises(ValueError, match="parallel_calls"):
+        OnnxTextModel.load(artifact, parallel_calls=0)
+
+
 def test_padding_goes_to_the_longest_text_not_max_length(artifact: Path) -> None:
     model = OnnxTextModel.load(artifact)
     tokens = model.encoder.encode(["roman", "chaise de jardin"])

@@ -31,9 +31,12 @@ class LoadedModel:
     classifier: TextClassifier
 
 
-def load_model(path: Path, *, intra_op_threads: int | None = None) -> LoadedModel:
-    """Reads and verifies an artifact folder and builds its classifier. `intra_op_threads`
-    sizes the ONNX Runtime pool of a transformer (None: ONNX Runtime's default)."""
+def load_model(
+    path: Path, *, intra_op_threads: int | None = None, parallel_calls: int = 1
+) -> LoadedModel:
+    """Reads and verifies an artifact folder and builds its classifier. For a transformer,
+    `intra_op_threads` sizes each ONNX Runtime call (None: ONNX Runtime's default) and
+    `parallel_calls` how many of one request's batches run at once."""
     metadata, codec = read_artifact(path)
     if metadata.family == "linear":
         linear = LinearTextModel.load(path)
@@ -42,7 +45,9 @@ def load_model(path: Path, *, intra_op_threads: int | None = None) -> LoadedMode
     elif metadata.family == "transformer":
         from prodcat_core.onnx_model import OnnxTextModel  # onnxruntime only when it is needed
 
-        onnx_model = OnnxTextModel.load(path, intra_op_threads=intra_op_threads)
+        onnx_model = OnnxTextModel.load(
+            path, intra_op_threads=intra_op_threads, parallel_calls=parallel_calls
+        )
         classifier = onnx_model
         n_classes = onnx_model.n_classes
     else:

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from prodcat_core.artifact import read_artifact
 from prodcat_core.errors import InvalidInputError
 from prodcat_core.model import LoadedModel, load_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import describe_validation_errors
 from prodcat_predict.pipeline import Listing, predictions, prepare
-from prodcat_predict.threads import cpus_per_worker
+from prodcat_predict.threads import cpus_per_worker, inference_plan
 
 predict_app = typer.Typer(help="Serve the model and predict product types.", no_args_is_help=True)
 
@@ -39,13 +40,17 @@ def _settings(**overrides: Any) -> PredictSettings:
 
 
 def _load(model: str, settings: PredictSettings) -> LoadedModel:
-    threads = settings.threads or cpus_per_worker(workers=1)
-    return load_model(
-        resolve_model_ref(
-            model, settings.models_dir, settings.download_folder(), settings.tracking_uri
-        ),
-        intra_op_threads=threads,
+    """The model with the same thread plan as the server: a file's batches run in parallel."""
+    path = resolve_model_ref(
+        model, settings.models_dir, settings.download_folder(), settings.tracking_uri
     )
+    plan = inference_plan(
+        read_artifact(path, verify=False)[0].family,
+        cpus_per_worker(workers=1),
+        threads=settings.threads,
+        calls=settings.inference_concurrency,
+    )
+    return load_model(path, intra_op_threads=plan.threads, parallel_calls=plan.calls)
 
 
 @predict_app.command()
