@@ -15,6 +15,9 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from prodcat_core.artifact import read_artifact
+from prodcat_predict.config import PredictSettings
+
 logger = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -87,6 +90,15 @@ def inference_plan(
     if calls is None:
         calls = max(1, cpus // (threads or TRANSFORMER_THREADS_PER_CALL))
     return InferencePlan(calls, threads or max(1, cpus // calls))
+
+
+def artifact_plan(artifact: Path, cpus: int, settings: PredictSettings) -> InferencePlan:
+    """The plan for the model in an artifact folder: the settings' numbers, the rest chosen for
+    the family its metadata names."""
+    family = read_artifact(artifact, verify=False)[0].family
+    return inference_plan(
+        family, cpus, threads=settings.threads, calls=settings.inference_concurrency
+    )
 
 
 def apply_thread_limits(threads: int) -> None:
