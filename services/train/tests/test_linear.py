@@ -63,6 +63,18 @@ def test_the_refit_sees_validation_rows_and_keeps_the_vocabulary() -> None:
     assert seen > unseen  # it learned from the validation rows it was refitted on
 
 
+def test_parallel_fits_give_the_same_model_every_time() -> None:
+    # liblinear draws from C's process-wide rand(): fits side by side in threads raced on it.
+    train, y_train, codec = _data(1200, 9)
+    val, y_val, _ = _data(200, 10)
+    params = _params(n_jobs=2, refit=False)
+    first, second = (
+        fit_linear(train, y_train, val, y_val, codec.n_classes, params).model for _ in range(2)
+    )
+    np.testing.assert_array_equal(first.coef, second.coef)
+    np.testing.assert_array_equal(first.intercept, second.intercept)
+
+
 def test_title_blocks_are_optional() -> None:
     train, y_train, codec = _data(600, 3)
     with_title = fit_linear(train, y_train, train[:100], y_train[:100], codec.n_classes, _params())

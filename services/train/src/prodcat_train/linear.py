@@ -15,12 +15,12 @@ import itertools
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -76,7 +76,7 @@ class LinearParams(BaseModel):
     )
     meta_c: float = Field(1.0, gt=0, description="inverse regularisation of the combiner")
     n_jobs: int | None = Field(
-        None, ge=1, description="threads fitting SVMs at once; unset: the CPUs available"
+        None, ge=1, description="processes fitting SVMs at once; unset: the CPUs available"
     )
     seed: int = 42
 
@@ -243,7 +243,7 @@ class Combiner:
     intercept: FloatArray
 
 
-def _threads(params: LinearParams, tasks: int) -> int:
+def _workers(params: LinearParams, tasks: int) -> int:
     cpus = params.n_jobs or len(os.sched_getaffinity(0))
     return max(1, min(cpus, tasks))
 
@@ -254,9 +254,16 @@ def _fit_svms(
     c: float,
     params: LinearParams,
 ) -> list[tuple[FloatArray, FloatArray]]:
-    """Several SVM fits at once: liblinear releases the GIL, so threads use every CPU."""
-    with ThreadPoolExecutor(_threads(params, len(jobs))) as pool:
-        return list(pool.map(lambda job: _fit_svm(job[0], job[1], n_classes, c, params), jobs))
+    """Several SVM fits at once, in worker processes: liblinear's solver draws from C's
+    process-wide rand(), so fits side by side in threads made different models from the same data
+    and seed. joblib memory-maps the large arrays instead of copying them to each worker."""
+    workers = _workers(params, len(jobs))
+    if workers == 1:
+        return [_fit_svm(x, y, n_classes, c, params) for x, y in jobs]
+    fits = Parallel(n_jobs=workers, backend="loky")(
+        delayed(_fit_svm)(x, y, n_classes, c, params) for x, y in jobs
+    )
+    return list(fits)
 
 
 def _folds(y: npt.NDArray[np.int64], params: LinearParams) -> list[npt.NDArray[np.int64]]:
