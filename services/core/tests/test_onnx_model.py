@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from prodcat_core.artifact import ArtifactMetadata, write_artifact
 from prodcat_core.errors import InvalidInputError
 from prodcat_core.labels import LabelCodec
-from prodcat_core.model import load_model
+from prodcat_core.model import load_bulk_model, load_model
 from prodcat_core.onnx_model import (
     CONFIG_FILE,
     FP32_FILE,
@@ -157,6 +157,18 @@ def test_parallel_calls_score_exactly_like_one_call_at_a_time(artifact: Path) ->
     assert parallel._pool._max_workers == 3
     with pytest.raises(ValueError, match="parallel_calls"):
         OnnxTextModel.load(artifact, parallel_calls=0)
+
+
+def test_bulk_model_follows_the_inference_plan(artifact: Path) -> None:
+    four_cpus = load_bulk_model(artifact, 4)
+    assert isinstance(four_cpus.classifier, OnnxTextModel)
+    assert four_cpus.classifier.parallel_calls == 4
+    options = four_cpus.classifier._session.get_session_options()
+    assert options.intra_op_num_threads == 1
+    set_by_hand = load_bulk_model(artifact, 4, threads=2)
+    assert isinstance(set_by_hand.classifier, OnnxTextModel)
+    assert set_by_hand.classifier.parallel_calls == 2
+    assert set_by_hand.classifier._session.get_session_options().intra_op_num_threads == 2
 
 
 def test_padding_goes_to_the_longest_text_not_max_length(artifact: Path) -> None:

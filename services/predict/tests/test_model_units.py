@@ -29,13 +29,7 @@ from prodcat_predict.limits import route_of
 from prodcat_predict.metrics import PredictorMetrics
 from prodcat_predict.model import ProdcatModel, listings_from_v1, listings_from_v2
 from prodcat_predict.pipeline import Listing, predictions, prepare, top_k_indexes
-from prodcat_predict.threads import (
-    InferencePlan,
-    available_cpus,
-    cgroup_cpu_limit,
-    cpus_per_worker,
-    inference_plan,
-)
+from prodcat_predict.threads import cpus_per_worker
 
 
 def test_prepare_uses_the_text_function_and_cuts_long_texts() -> None:
@@ -178,44 +172,11 @@ def test_route_labels_are_templates_never_paths(path: str, route: str) -> None:
     assert route_of(path) == route
 
 
-@pytest.mark.parametrize(
-    ("cpu_max", "expected"), [("200000 100000", 2.0), ("150000 100000", 1.5), ("max 100000", None)]
-)
-def test_cgroup_v2_cpu_limit(tmp_path: Path, cpu_max: str, expected: float | None) -> None:
-    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
-    assert cgroup_cpu_limit(tmp_path) == expected
-
-
-def test_cgroup_v1_quota_and_cpus_per_worker(tmp_path: Path) -> None:
-    (tmp_path / "cpu").mkdir()
-    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
-    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert cgroup_cpu_limit(tmp_path) == 0.5
-    assert available_cpus(tmp_path) == 1
+def test_cpus_per_worker_divides_the_cgroup_limit(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
     assert cpus_per_worker(4, tmp_path) == 1
-    assert cgroup_cpu_limit(tmp_path / "absent") is None
     (tmp_path / "cpu.max").write_text("800000 100000\n")
     assert cpus_per_worker(2, tmp_path) == max(1, min(len(os.sched_getaffinity(0)), 8) // 2)
-
-
-@pytest.mark.parametrize(
-    ("family", "cpus", "threads", "calls", "expected"),
-    [
-        # A transformer: one call per thread by default, the CPUs split among set calls.
-        ("transformer", 16, None, None, InferencePlan(calls=16, threads=1)),
-        ("transformer", 16, 2, None, InferencePlan(calls=8, threads=2)),
-        ("transformer", 16, None, 4, InferencePlan(calls=4, threads=4)),
-        ("transformer", 2, 4, 3, InferencePlan(calls=3, threads=4)),
-        ("transformer", 1, None, None, InferencePlan(calls=1, threads=1)),
-        # A linear model: one call at a time on all the CPUs unless told otherwise.
-        ("linear", 16, None, None, InferencePlan(calls=1, threads=16)),
-        ("linear", 16, 2, 3, InferencePlan(calls=3, threads=2)),
-    ],
-)
-def test_inference_plan_fills_in_what_is_not_configured(
-    family: str, cpus: int, threads: int | None, calls: int | None, expected: InferencePlan
-) -> None:
-    assert inference_plan(family, cpus, threads=threads, calls=calls) == expected
 
 
 def test_settings_refuse_a_request_limit_above_the_queue() -> None:

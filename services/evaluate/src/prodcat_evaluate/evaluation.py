@@ -25,7 +25,7 @@ from prodcat_core.metrics import Scores, confusion, score
 from prodcat_core.model import (
     MLFLOW_URI_PREFIXES,
     LoadedModel,
-    load_model,
+    load_bulk_model,
     resolve_model_ref,
     resolve_model_source,
 )
@@ -132,7 +132,7 @@ def _score_champion(
     champion = registry.get_alias(CHAMPION)
     if champion is None:
         return None
-    loaded = load_model(
+    loaded = load_bulk_model(
         resolve_model_source(
             registry.alias_uri(CHAMPION), download_dir / "champion", settings.tracking_uri
         )
@@ -158,7 +158,7 @@ def evaluate(
     evaluation_id = f"ev-{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory(prefix="prodcat-eval-") as tmp:
         download_dir = Path(tmp)
-        loaded = load_model(
+        loaded = load_bulk_model(
             resolve_model_ref(
                 model, settings.models_dir, download_dir / "candidate", settings.tracking_uri
             )

@@ -12,11 +12,11 @@ import typer
 from pydantic import ValidationError
 
 from prodcat_core.errors import InvalidInputError
-from prodcat_core.model import LoadedModel, load_model, resolve_model_ref
+from prodcat_core.model import LoadedModel, load_bulk_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import describe_validation_errors
 from prodcat_predict.pipeline import Listing, predictions, prepare
-from prodcat_predict.threads import artifact_plan, cpus_per_worker
+from prodcat_predict.threads import cpus_per_worker
 
 predict_app = typer.Typer(help="Serve the model and predict product types.", no_args_is_help=True)
 
@@ -43,8 +43,12 @@ def _load(model: str, settings: PredictSettings) -> LoadedModel:
     path = resolve_model_ref(
         model, settings.models_dir, settings.download_folder(), settings.tracking_uri
     )
-    plan = artifact_plan(path, cpus_per_worker(workers=1), settings)
-    return load_model(path, intra_op_threads=plan.threads, parallel_calls=plan.calls)
+    return load_bulk_model(
+        path,
+        cpus_per_worker(workers=1),
+        threads=settings.threads,
+        calls=settings.inference_concurrency,
+    )
 
 
 @predict_app.command()

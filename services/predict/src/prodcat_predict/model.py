@@ -26,6 +26,7 @@ import numpy as np
 from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from prodcat_core.cpus import InferencePlan
 from prodcat_core.errors import InvalidInputError, PayloadTooLargeError, UnavailableError
 from prodcat_core.logging import log_context
 from prodcat_core.model import LoadedModel, load_model, resolve_model_source
@@ -46,7 +47,7 @@ from prodcat_predict.pipeline import (
     predictions,
     prepare,
 )
-from prodcat_predict.threads import InferencePlan, artifact_plan, cpus_per_worker
+from prodcat_predict.threads import cpus_per_worker, settings_plan
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 if s.download_dir is None and download.exists():
                     self.downloaded_to = download  # a temporary folder: the server removes it
             started = time.perf_counter()
-            plan = artifact_plan(self.artifact_path, self.cpus, self.settings)
+            plan = settings_plan(self.artifact_path, self.cpus, self.settings)
             loaded = load_model(self.artifact_path, intra_op_threads=plan.threads)
             self._warm_up(loaded)
             self.loaded, self.plan = loaded, plan
