@@ -16,7 +16,10 @@ from prodcat_data.synthetic import generate_listings
 from prodcat_train.linear import (
     LinearParams,
     _fit_combiner,
-    _fit_views,
+    _fit_svms,
+    _fold_rows,
+    _fold_views,
+    _folds,
     _seen_margin,
     _views,
     fit_linear,
@@ -67,7 +70,7 @@ def test_parallel_fits_give_the_same_model_every_time() -> None:
     # liblinear draws from C's process-wide rand(): fits side by side in threads raced on it.
     train, y_train, codec = _data(1200, 9)
     val, y_val, _ = _data(200, 10)
-    params = _params(n_jobs=2, refit=False)
+    params = _params(n_jobs=2)
     first, second = (
         fit_linear(train, y_train, val, y_val, codec.n_classes, params).model for _ in range(2)
     )
@@ -125,8 +128,11 @@ def test_the_stack_folds_into_one_linear_layer_that_scores_like_the_stack() -> N
     views = _views([x[:, : len(v)] for v in model.vocabularies])
     assert len(views) == 4
     assert views[-1].stop == x.shape[1]
-    combiner = _fit_combiner(x, y_train, codec.n_classes, views, params.c, params)
-    coef, intercept = _fit_views(x, y_train, codec.n_classes, views, params.c, params, combiner)
+    folds = _folds(y_train, params)
+    phases = [*_fold_rows(x, y_train, folds), (x, y_train)]
+    per_phase = _fit_svms(phases, views, codec.n_classes, params.c, params)
+    combiner = _fit_combiner(x, y_train, codec.n_classes, views, folds, per_phase[:-1], params)
+    coef, intercept = _fold_views(codec.n_classes, x.shape[1], views, per_phase[-1], combiner)
     stacked = combiner.intercept.copy()
     for view, weights in zip(views, combiner.weights, strict=True):
         svm = LinearSVC(C=params.c, class_weight="balanced", random_state=params.seed)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from prodcat_core.cpus import available_cpus
 from prodcat_core.linear_model import FeatureBlock, FloatArray, LinearTextModel, softmax
 
 logger = logging.getLogger(__name__)
@@ -190,10 +190,32 @@ def fit_linear(
             if tried[c] > best_f1:
                 best_f1, chosen = tried[c], c
     views = _views(matrices) if params.stack_folds >= 2 else [slice(0, x.shape[1])]
-    combiner: Combiner | None = None
-    if len(views) > 1:
-        combiner = _fit_combiner(x, train_y, n_classes, views, chosen, params)
-    coef, intercept = _fit_views(x, train_y, n_classes, views, chosen, params, combiner)
+    # Every SVM fit is independent of the others (the combiner only mixes their margins), so
+    # the stacking folds, the fits on train and the refit on train + validation go to the
+    # workers as one list: no worker idles at the end of one phase while another finishes.
+    folds = _folds(train_y, params) if len(views) > 1 else []
+    x_all = sp.vstack([x, x_val], format="csr") if params.refit else x
+    y_all = np.concatenate([train_y, val_y]) if params.refit else train_y
+    phases: list[tuple[sp.csr_matrix, npt.NDArray[np.int64]]] = [
+        *_fold_rows(x, train_y, folds),
+        (x, train_y),
+        *([(x_all, y_all)] if params.refit else []),
+    ]
+    if folds:
+        logger.info(
+            "stacking %d blocks: out-of-fold margins on %d of %d rows (%d folds)",
+            len(views),
+            sum(len(f) for f in folds),
+            len(train_y),
+            len(folds),
+        )
+    per_phase = _fit_svms(phases, views, n_classes, chosen, params)
+    combiner = (
+        _fit_combiner(x, train_y, n_classes, views, folds, per_phase[: len(folds)], params)
+        if folds
+        else None
+    )
+    coef, intercept = _fold_views(n_classes, x.shape[1], views, per_phase[len(folds)], combiner)
     val_scores = np.asarray(x_val @ coef.T, dtype=np.float32) + intercept
     temperature = fit_temperature(val_scores, val_y)
     logger.info(
@@ -205,18 +227,9 @@ def fit_linear(
         temperature,
     )
     if params.refit:
-        # The vocabularies and the combiner stay those of train; the SVMs see the validation
+        # The vocabularies and the combiner stay those of train; the SVMs saw the validation
         # rows too.
-        logger.info("fitting the SVMs again on train + validation")
-        coef, intercept = _fit_views(
-            sp.vstack([x, x_val], format="csr"),
-            np.concatenate([train_y, val_y]),
-            n_classes,
-            views,
-            chosen,
-            params,
-            combiner,
-        )
+        coef, intercept = _fold_views(n_classes, x.shape[1], views, per_phase[-1], combiner)
     model = LinearTextModel(blocks, vocabularies, idfs, coef, intercept, temperature)
     return LinearFit(model, chosen, tried, softmax(val_scores / np.float32(temperature)))
 
@@ -244,26 +257,36 @@ class Combiner:
 
 
 def _workers(params: LinearParams, tasks: int) -> int:
-    cpus = params.n_jobs or len(os.sched_getaffinity(0))
+    cpus = params.n_jobs or available_cpus()  # the Job's CPU limit, not the node's cores
     return max(1, min(cpus, tasks))
 
 
 def _fit_svms(
-    jobs: list[tuple[sp.csr_matrix, npt.NDArray[np.int64]]],
+    phases: Sequence[tuple[sp.csr_matrix, npt.NDArray[np.int64]]],
+    views: list[slice],
     n_classes: int,
     c: float,
     params: LinearParams,
-) -> list[tuple[FloatArray, FloatArray]]:
-    """Several SVM fits at once, in worker processes: liblinear's solver draws from C's
-    process-wide rand(), so fits side by side in threads made different models from the same data
-    and seed. joblib memory-maps the large arrays instead of copying them to each worker."""
-    workers = _workers(params, len(jobs))
-    if workers == 1:
-        return [_fit_svm(x, y, n_classes, c, params) for x, y in jobs]
-    fits = Parallel(n_jobs=workers, backend="loky")(
-        delayed(_fit_svm)(x, y, n_classes, c, params) for x, y in jobs
+) -> list[list[tuple[FloatArray, FloatArray]]]:
+    """One SVM per view for each (rows, labels) phase, several at once in worker processes:
+    liblinear's solver draws from C's process-wide rand(), so fits side by side in threads made
+    different models from the same data and seed. The costliest fits (most non-zeros) start
+    first, so that the last ones to finish are short; each view's columns are cut only when its
+    fit is dispatched, and joblib memory-maps the large arrays instead of copying them."""
+    jobs = [(p, v) for p in range(len(phases)) for v in range(len(views))]
+    view_nnz = [_nnz_in(phases[-1][0], view) for view in views]
+    jobs.sort(key=lambda job: -phases[job[0]][0].shape[0] * view_nnz[job[1]])
+
+    fits = Parallel(n_jobs=_workers(params, len(jobs)), backend="loky")(  # 1: in this process
+        delayed(_fit_svm)(phases[p][0][:, views[v]], phases[p][1], n_classes, c, params)
+        for p, v in jobs
     )
-    return list(fits)
+    by_job = dict(zip(jobs, fits, strict=True))
+    return [[by_job[(p, v)] for v in range(len(views))] for p in range(len(phases))]
+
+
+def _nnz_in(x: sp.csr_matrix, view: slice) -> int:
+    return int(np.count_nonzero((x.indices >= view.start) & (x.indices < view.stop)))
 
 
 def _folds(y: npt.NDArray[np.int64], params: LinearParams) -> list[npt.NDArray[np.int64]]:
@@ -283,33 +306,31 @@ def _folds(y: npt.NDArray[np.int64], params: LinearParams) -> list[npt.NDArray[n
     return scored
 
 
+def _fold_rows(
+    x: sp.csr_matrix, y: npt.NDArray[np.int64], folds: list[npt.NDArray[np.int64]]
+) -> list[tuple[sp.csr_matrix, npt.NDArray[np.int64]]]:
+    """Each stacking fold's training rows (all rows but the held-out ones)."""
+    kept = []
+    for held_out in folds:
+        keep = np.ones(len(y), dtype=bool)
+        keep[held_out] = False
+        kept.append((x[keep], y[keep]))  # row selection once per fold, not once per view
+    return kept
+
+
 def _fit_combiner(
     x: sp.csr_matrix,
     y: npt.NDArray[np.int64],
     n_classes: int,
     views: list[slice],
-    c: float,
+    folds: list[npt.NDArray[np.int64]],
+    fold_fits: list[list[tuple[FloatArray, FloatArray]]],
     params: LinearParams,
 ) -> Combiner:
-    """The logistic regression over the views' out-of-fold margins."""
-    folds = _folds(y, params)
-    logger.info(
-        "stacking %d blocks: out-of-fold margins on %d of %d rows (%d folds)",
-        len(views),
-        sum(len(f) for f in folds),
-        len(y),
-        len(folds),
-    )
-    jobs = []
-    for held_out in folds:
-        keep = np.ones(len(y), dtype=bool)
-        keep[held_out] = False
-        x_keep, y_keep = x[keep], y[keep]  # row selection once per fold, not once per view
-        jobs += [(x_keep[:, view], y_keep) for view in views]
-    fitted = _fit_svms(jobs, n_classes, c, params)
+    """The logistic regression over the views' out-of-fold margins (`fold_fits[i]`: the views'
+    SVMs fitted without fold i)."""
     margins = []
-    for i, held_out in enumerate(folds):
-        per_view = fitted[i * len(views) : (i + 1) * len(views)]
+    for held_out, per_view in zip(folds, fold_fits, strict=True):
         x_held = x[held_out]
         margins.append(
             np.hstack(
@@ -339,21 +360,18 @@ def _fit_combiner(
     )
 
 
-def _fit_views(
-    x: sp.csr_matrix,
-    y: npt.NDArray[np.int64],
+def _fold_views(
     n_classes: int,
+    n_features: int,
     views: list[slice],
-    c: float,
-    params: LinearParams,
+    fitted: list[tuple[FloatArray, FloatArray]],
     combiner: Combiner | None,
 ) -> tuple[FloatArray, FloatArray]:
-    """One SVM per view, folded with the combiner into one linear layer over all features."""
-    fitted = _fit_svms([(x[:, view], y) for view in views], n_classes, c, params)
+    """The views' SVMs folded with the combiner into one linear layer over all features."""
     if combiner is None:
         (only,) = fitted
         return only
-    coef = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
+    coef = np.zeros((n_classes, n_features), dtype=np.float32)
     intercept = combiner.intercept.copy()
     for view, weights, (view_coef, view_intercept) in zip(
         views, combiner.weights, fitted, strict=True
