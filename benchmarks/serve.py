@@ -12,7 +12,8 @@
 Each HTTP point is a closed loop: `concurrency` clients each send one listing per request, the next
 as soon as the last is answered, for --seconds after a short warm-up; req/s, p50 and p99 latency.
 For our server each point also gives the mean listings per model call (from its /metrics). The
-load generator runs on the same machine and competes with the server for CPU. Prints a table;
+load generator (benchmarks/load.py, a lean HTTP/1.1 client) runs on the same machine and competes
+with the server for CPU, the same for every server measured. Prints a table;
 writes benchmarks/results/serve-<family>.json (linear when it trains its own model).
 
     .venv/bin/python benchmarks/serve.py [--seconds 3] [--rows 3000] [--model ARTIFACT_DIR]
@@ -22,8 +23,7 @@ writes benchmarks/results/serve-<family>.json (linear when it trains its own mod
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
+import json
 import os
 import re
 import signal
@@ -37,11 +37,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
-import numpy as np
 import pandas as pd
 from common import print_table, write_json
+from load import closed_loop
 from threads import measure, split_points
 
 from prodcat_core.artifact import read_artifact
@@ -49,7 +48,6 @@ from prodcat_core.artifact import read_artifact
 BIN = Path(sys.executable).parent
 CONCURRENCY = (1, 8, 32)
 START_TIMEOUT_S = 180.0
-WARMUP_S = 0.5
 
 Listing = tuple[str, str | None]
 BodyOf = Callable[[Listing], dict[str, Any]]
@@ -148,51 +146,6 @@ def raw_throughput(artifact: Path, listings: list[Listing], seconds: float) -> l
     return rows
 
 
-async def closed_loop(
-    url: str, body_of: BodyOf, listings: list[Listing], concurrency: int, seconds: float
-) -> dict[str, Any]:
-    # aiohttp rather than httpx here: the load generator shares the CPUs with the server, and
-    # aiohttp's client costs a fraction of httpx's per request.
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=30.0)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
-        latencies: list[float] = []
-        errors = 0
-        measuring = False
-        stop_at = time.perf_counter() + WARMUP_S + seconds
-
-        async def worker(offset: int) -> None:
-            nonlocal errors
-            for listing in itertools.islice(itertools.cycle(listings), offset, None):
-                if time.perf_counter() >= stop_at:
-                    return
-                started = time.perf_counter()
-                async with client.post(url, json=body_of(listing)) as response:
-                    await response.read()
-                if measuring:
-                    latencies.append(time.perf_counter() - started)
-                    errors += response.status != 200
-
-        async def start_measuring() -> float:
-            nonlocal measuring
-            await asyncio.sleep(WARMUP_S)
-            measuring = True
-            return time.perf_counter()
-
-        measuring_from = asyncio.create_task(start_measuring())
-        await asyncio.gather(*(worker(i * 37) for i in range(concurrency)))
-        measure_start = await measuring_from
-        elapsed = time.perf_counter() - measure_start
-    return {
-        "concurrency": concurrency,
-        "req_per_s": len(latencies) / elapsed,
-        "listings_per_s": len(latencies) / elapsed,
-        "p50_ms": float(np.percentile(latencies, 50)) * 1000 if latencies else None,
-        "p99_ms": float(np.percentile(latencies, 99)) * 1000 if latencies else None,
-        "errors": errors,
-    }
-
-
 @contextmanager
 def running(cmd: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
     with log.open("w") as out:
@@ -236,9 +189,10 @@ def serve_points(
     metrics_url: str | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
+    bodies = [json.dumps(body_of(listing)).encode() for listing in listings]
     for concurrency in CONCURRENCY:
         before = batch_counters(metrics_url) if metrics_url else None
-        point = asyncio.run(closed_loop(url, body_of, listings, concurrency, seconds))
+        point = closed_loop(url, bodies, concurrency, seconds)
         if metrics_url and before:
             after = batch_counters(metrics_url)
             calls = after[1] - before[1]

@@ -8,10 +8,13 @@ loaded model (as the server's calls do), each calling `predict_proba` on its own
 closed loop for --seconds; listings/s and the p99 of a call. Then the bulk case (a file, an
 evaluation): one `predict_proba` over --bulk listings, its length-sorted batches of 32 run one at a
 time on all the threads, or `cpus` at a time on one thread each (`load_model(parallel_calls=…)`).
-Prints a table; writes benchmarks/results/threads-<family>.json.
+Last the batching ceiling: the server's default plan (one call per CPU, one thread each) with
+every call at batch 1, 2, 4, 8. What a batch of k gains over k calls of batch 1 here is the most
+micro-batching can add to the server's throughput on this machine (listings/s of the best batch
+over batch 1). Prints a table; writes benchmarks/results/threads-<family>.json.
 
     .venv/bin/python benchmarks/threads.py --model ARTIFACT_DIR [--in-flight 8] [--seconds 3]
-        [--bulk 1000]
+        [--bulk 1000] [--ceiling-batches 1 2 4 8]
 """
 
 from __future__ import annotations
@@ -100,6 +103,14 @@ def measure_bulk(
     }
 
 
+def batching_ceiling(by_batch: dict[str, float]) -> dict[str, Any]:
+    """The best batch's listings/s over batch 1's: the most batching can add on this machine."""
+    if "1" not in by_batch or len(by_batch) < 2:
+        return {}
+    best = max(by_batch, key=lambda b: by_batch[b])
+    return {"best_batch": int(best), "gain": by_batch[best] / by_batch["1"], "by_batch": by_batch}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--model", type=Path, required=True, help="an artifact folder")
@@ -108,6 +119,10 @@ def main() -> None:
     parser.add_argument(
         "--bulk", type=int, default=1000, help="listings in the bulk case (0: skip)"
     )
+    parser.add_argument(
+        "--ceiling-batches", type=int, nargs="*", default=[1, 2, 4, 8],
+        help="batches of the batching ceiling, one call per CPU (none: skip)",
+    )  # fmt: skip
     args = parser.parse_args()
     cpus = len(os.sched_getaffinity(0))
     family = read_artifact(args.model, verify=False)[0].family
@@ -132,6 +147,13 @@ def main() -> None:
             rows.append(point)
             print(f"  bulk: {calls} at once on {threads} threads: "
                   f"{point['listings_per_s']:.0f}/s", flush=True)  # fmt: skip
+    ceiling: dict[str, Any] = {}
+    for batch in args.ceiling_batches:
+        point = measure(args.model, texts, cpus, 1, batch, args.seconds)
+        rows.append({"in_flight": f"ceiling {cpus * batch}", **point})
+        ceiling[str(batch)] = point["listings_per_s"]
+        print(f"  ceiling: {cpus} x batch {batch} on 1 thread: "
+              f"{point['listings_per_s']:.0f}/s", flush=True)  # fmt: skip
     print_table(
         rows,
         ["in_flight", "calls_at_once", "threads_per_call", "batch", "listings_per_s",
@@ -139,8 +161,18 @@ def main() -> None:
     )  # fmt: skip
     path = write_json(
         f"threads-{family}",
-        {"model": args.model.name, "family": family, "cpus": cpus, "results": rows},
+        {
+            "model": args.model.name,
+            "family": family,
+            "cpus": cpus,
+            "results": rows,
+            "batching_ceiling": batching_ceiling(ceiling),
+        },
     )
+    if ceiling:
+        gain = batching_ceiling(ceiling)
+        print(f"\nbatching ceiling: batch {gain['best_batch']} scores {gain['gain']:.2f}x the "
+              f"listings/s of batch 1 ({cpus} calls on 1 thread each)")  # fmt: skip
     print(f"\nwrote {path}")
 
 
