@@ -8,17 +8,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
+from prodcat_core.asgi import ASGIApp, Message, Receive, Scope, Send, StatusWatch
 from prodcat_predict.errors import error_response
 from prodcat_predict.metrics import process_metrics, status_class
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/v1/models/[^/]+:predict"), "v1_predict"),
@@ -86,14 +79,7 @@ class RequestLimits:
             return
         route = route_of(scope.get("path", ""))
         started = time.perf_counter()
-        status = 500
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        send_and_watch = StatusWatch(send)
         try:
             if scope.get("path", "").startswith(self.blocked_prefixes):
                 await error_response(404, "this route is disabled on the predictor")(
@@ -112,7 +98,7 @@ class RequestLimits:
             m = process_metrics()
             m.requests.labels(route=route).inc()
             m.request_seconds.labels(route=route).observe(time.perf_counter() - started)
-            cls = status_class(status)
+            cls = status_class(send_and_watch.status)
             if cls is not None:
                 m.errors.labels(route=route, status_class=cls).inc()
 

@@ -10,7 +10,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from prodcat_core.asgi import StatusWatch
 
 PREFIX = "prodcat_api"
 UNMATCHED = "<unmatched>"
@@ -86,21 +88,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = StatusWatch(send)
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, watch)
         finally:
             metrics = self.metrics()
             if metrics is not None:
                 route: Any = scope.get("route")
                 template = getattr(route, "path", None) or UNMATCHED
                 metrics.observe(
-                    scope["method"], str(template), status, time.perf_counter() - started
+                    scope["method"], str(template), watch.status, time.perf_counter() - started
                 )
