@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -172,3 +173,17 @@ def test_run_exits_with_mains_code(
         run()
     assert info.value.code == 2
     assert capsys.readouterr().err.startswith("error: dataset ds-0123456789ab not found")
+
+
+def test_building_the_cli_loads_no_heavy_library() -> None:
+    """`prodcat --help` and every command start by registering all the stages: those imports
+    stay light (1.7 s -> 0.4 s when scikit-learn, pandas and FastAPI moved into the commands)."""
+    heavy = ("sklearn", "pandas", "fastapi", "onnxruntime", "mlflow", "torch", "kserve", "scipy")
+    code = (
+        "import sys; from prodcat_cli.main import build_app; build_app(); "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "", f"building the CLI imported {loaded}"

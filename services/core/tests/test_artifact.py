@@ -15,9 +15,8 @@ from prodcat_core.artifact import (
     read_artifact,
     write_artifact,
 )
-from prodcat_core.datasets import CODEC_FILE
 from prodcat_core.errors import InvalidInputError, NotFoundError
-from prodcat_core.labels import LabelCodec
+from prodcat_core.labels import CODEC_FILE, LabelCodec
 from prodcat_core.linear_model import FEATURES_FILE, WEIGHTS_FILE, FeatureBlock, LinearTextModel
 from prodcat_core.model import load_model, locate_artifact, resolve_model_source
 from prodcat_core.text import TEXT_FN_VERSION

@@ -15,7 +15,6 @@ import pytest
 from pydantic import ValidationError
 
 from prodcat_core.datasets import (
-    CODEC_FILE,
     SPLITS,
     X_FILENAME,
     Y_FILENAME,
@@ -24,7 +23,7 @@ from prodcat_core.datasets import (
     prepared_store,
 )
 from prodcat_core.errors import InvalidInputError, NotFoundError
-from prodcat_core.labels import LabelCodec
+from prodcat_core.labels import CODEC_FILE, LabelCodec
 from prodcat_core.store import MANIFEST
 from prodcat_core.text import FIELD_SEPARATOR, TEXT_FN_VERSION
 from prodcat_data.config import DataSettings

@@ -22,9 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from prodcat_core.datasets import CODEC_FILE
 from prodcat_core.errors import InvalidInputError, NotFoundError
-from prodcat_core.labels import LabelCodec
+from prodcat_core.labels import CODEC_FILE, LabelCodec
 from prodcat_core.text import TEXT_FN_VERSION
 
 FORMAT_VERSION = 1

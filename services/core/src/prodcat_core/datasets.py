@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from prodcat_core.errors import InvalidInputError
-from prodcat_core.labels import LabelCodec
+from prodcat_core.labels import CODEC_FILE, LabelCodec
 from prodcat_core.store import VersionStore
 
 SCHEMA_VERSION = 1
@@ -28,7 +28,6 @@ Y_FILENAME = "Y_train_CVw08PX.csv"
 ROWS_FILE = "rows.parquet"
 # Written by the generator beside the files it makes; its hashes mark them synthetic.
 PROVENANCE_FILE = "provenance.json"
-CODEC_FILE = "label_codec.json"
 SPLITS = ("train", "val", "test", "holdout")
 Split = Literal["train", "val", "test", "holdout"]
 

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prodcat_core.errors import InvalidInputError
 
+CODEC_FILE = "label_codec.json"  # a codec's file in a prepared version and in a model artifact
+
 # The 27 product types of the Rakuten France challenge, with readable names.
 CATEGORY_NAMES: dict[int, str] = {
     10: "Livres d'occasion",

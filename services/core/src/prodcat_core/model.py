@@ -14,7 +14,6 @@ from prodcat_core.artifact import METADATA_FILE, ArtifactMetadata, read_artifact
 from prodcat_core.cpus import artifact_plan, available_cpus
 from prodcat_core.errors import InvalidInputError, NotFoundError, UnavailableError
 from prodcat_core.labels import LabelCodec
-from prodcat_core.linear_model import LinearTextModel
 from prodcat_core.store import VersionStore
 
 
@@ -40,6 +39,9 @@ def load_model(
     `parallel_calls` how many of one request's batches run at once."""
     metadata, codec = read_artifact(path)
     if metadata.family == "linear":
+        # scikit-learn only when it is needed: it is most of the CLI's start-up otherwise.
+        from prodcat_core.linear_model import LinearTextModel
+
         linear = LinearTextModel.load(path)
         classifier: TextClassifier = linear
         n_classes = linear.n_classes

@@ -1,4 +1,6 @@
-"""`prodcat data …`: the data stages as CLI commands (the same commands run in containers)."""
+"""`prodcat data …`: the data stages as CLI commands (the same commands run in containers).
+
+pandas and the stages load inside the commands: `prodcat --help` imports every member's commands."""
 
 from __future__ import annotations
 
@@ -9,10 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from prodcat_core.datasets import SplitParams, dataset_store, prepared_store
 from prodcat_data.config import DataSettings
-from prodcat_data.importer import import_dataset
-from prodcat_data.preprocess import preprocess_dataset
 
 data_app = typer.Typer(
     help="Data stages: generate synthetic listings, import the challenge's files, preprocess.",
@@ -51,6 +50,8 @@ def import_(
     y: Annotated[str, typer.Option("--y", help="Y file (prdtypecode): path or URL.")],
 ) -> None:
     """Validate the challenge's X/Y files and store them as an immutable dataset version."""
+    from prodcat_data.importer import import_dataset
+
     result = import_dataset(x, y, DataSettings())
     m = result.manifest
     kind = "synthetic " if m.synthetic else ""
@@ -74,6 +75,9 @@ def preprocess(
     seed: Annotated[int, typer.Option(help="Split seed.")] = 42,
 ) -> None:
     """Clean the text, drop duplicates and split into train/val/test/holdout."""
+    from prodcat_core.datasets import SplitParams
+    from prodcat_data.preprocess import preprocess_dataset
+
     params = SplitParams(val=val, test=test, holdout=holdout, seed=seed)
     result = preprocess_dataset(dataset, params, DataSettings())
     m = result.manifest
@@ -91,6 +95,8 @@ def preprocess(
 @data_app.command("list")
 def list_() -> None:
     """List dataset and prepared versions."""
+    from prodcat_core.datasets import dataset_store, prepared_store
+
     settings = DataSettings()
     for store in (dataset_store(settings.datasets_dir), prepared_store(settings.prepared_dir)):
         for version in store.ids():
@@ -103,6 +109,8 @@ def list_() -> None:
 @data_app.command()
 def show(version: Annotated[str, typer.Argument(help="A ds-… or pp-… id.")]) -> None:
     """Print a version's manifest as JSON."""
+    from prodcat_core.datasets import dataset_store, prepared_store
+
     settings = DataSettings()
     store = (
         prepared_store(settings.prepared_dir)

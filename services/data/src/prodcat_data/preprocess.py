@@ -16,7 +16,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from prodcat_core.datasets import (
-    CODEC_FILE,
     ROWS_FILE,
     SCHEMA_VERSION,
     SPLITS,
@@ -26,7 +25,7 @@ from prodcat_core.datasets import (
     dataset_store,
     prepared_store,
 )
-from prodcat_core.labels import LabelCodec
+from prodcat_core.labels import CODEC_FILE, LabelCodec
 from prodcat_core.progress import ProgressLog
 from prodcat_core.store import MANIFEST, write_json_atomic
 from prodcat_core.text import TEXT_FN_VERSION, listing_text

@@ -14,8 +14,6 @@ from pydantic import ValidationError
 from prodcat_core.errors import InvalidInputError
 from prodcat_core.model import LoadedModel, load_bulk_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
-from prodcat_predict.errors import describe_validation_errors
-from prodcat_predict.pipeline import Listing, predictions, prepare
 from prodcat_predict.threads import cpus_per_worker
 
 predict_app = typer.Typer(help="Serve the model and predict product types.", no_args_is_help=True)
@@ -34,6 +32,8 @@ def _settings(**overrides: Any) -> PredictSettings:
     try:
         return PredictSettings(**overrides)
     except ValidationError as e:
+        from prodcat_predict.errors import describe_validation_errors  # FastAPI: not at start-up
+
         problems = describe_validation_errors(e.errors())
         raise InvalidInputError(f"predictor settings (PREDICT_* / options): {problems}") from e
 
@@ -60,6 +60,8 @@ def text(
     model: Annotated[str, typer.Option(help=MODEL_HELP)] = "latest",
 ) -> None:
     """Predict one listing's product type and print the top classes as JSON."""
+    from prodcat_predict.pipeline import Listing, predictions, prepare  # FastAPI: not at start-up
+
     settings = _settings()
     loaded = _load(model, settings)
     if not designation.strip():
