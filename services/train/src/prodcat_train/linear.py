@@ -76,7 +76,9 @@ class LinearParams(BaseModel):
     )
     meta_c: float = Field(1.0, gt=0, description="inverse regularisation of the combiner")
     n_jobs: int | None = Field(
-        None, ge=1, description="processes fitting SVMs at once; unset: the CPUs available"
+        None,
+        ge=1,
+        description="processes fitting SVMs at once (at most one per feature block); unset: CPUs",
     )
     seed: int = 42
 
@@ -277,7 +279,10 @@ def _fit_svms(
     view_nnz = [_nnz_in(phases[-1][0], view) for view in views]
     jobs.sort(key=lambda job: -phases[job[0]][0].shape[0] * view_nnz[job[1]])
 
-    fits = Parallel(n_jobs=_workers(params, len(jobs)), backend="loky")(  # 1: in this process
+    # At most one fit per view at once, as when the phases ran one after another: each fit
+    # holds liblinear's own copy of its rows, and a node's many cores must not multiply that.
+    workers = _workers(params, len(views))
+    fits = Parallel(n_jobs=workers, backend="loky")(  # 1: in this process
         delayed(_fit_svm)(phases[p][0][:, views[v]], phases[p][1], n_classes, c, params)
         for p, v in jobs
     )
