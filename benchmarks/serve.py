@@ -44,6 +44,7 @@ from load import closed_loop
 from threads import measure, split_points
 
 from prodcat_core.artifact import read_artifact
+from prodcat_core.cpus import available_cpus
 
 BIN = Path(sys.executable).parent
 CONCURRENCY = (1, 8, 32)
@@ -128,7 +129,7 @@ def raw_throughput(artifact: Path, listings: list[Listing], seconds: float) -> l
     from prodcat_core.text import listing_text
 
     texts = [listing_text(d, desc) for d, desc in listings]
-    cpus = len(os.sched_getaffinity(0))
+    cpus = available_cpus()
     rows = []
     for calls, threads, batch in [(1, cpus, 1), *split_points(cpus, 8), (1, cpus, 32)]:
         point = measure(artifact, texts, calls, threads, batch, seconds)
@@ -373,7 +374,7 @@ def main() -> None:
             "server": "defaults (1 worker, max batch 32, max wait 2 ms) unless set; one listing "
             "per request",
             "server_settings": settings,
-            "cpus_available": len(os.sched_getaffinity(0)),
+            "cpus_available": available_cpus(),
             # Other work on the machine skews every number; compare cases within one run.
             "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
             "results": rows,

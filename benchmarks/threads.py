@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import threading
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from common import print_table, write_json
 
 from prodcat_core.artifact import read_artifact
+from prodcat_core.cpus import available_cpus
 from prodcat_core.model import load_model
 from prodcat_core.text import listing_text
 from prodcat_data.synthetic import generate_listings
@@ -124,7 +124,7 @@ def main() -> None:
         help="batches of the batching ceiling, one call per CPU (none: skip)",
     )  # fmt: skip
     args = parser.parse_args()
-    cpus = len(os.sched_getaffinity(0))
+    cpus = available_cpus()
     family = read_artifact(args.model, verify=False)[0].family
     frame, _ = generate_listings(max(1000, args.bulk), seed=5)
     texts = [

@@ -48,8 +48,9 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
 
 
 # A small transformer uses threads poorly on short inputs: on 16 cores, 8 calls of batch 1 on 2
-# threads each scored 1,713 listings/s, one call of batch 8 on 16 threads 314; on 2 cores, 2 calls
-# of batch 4 on 1 thread 384/s, one of batch 8 on 2 threads 299 (benchmarks/threads.py).
+# threads each scored 1,847 listings/s, one call of batch 8 on 16 threads 340; on 2 cores, 2 calls
+# of batch 4 on 1 thread 435/s, one of batch 8 on 2 threads 299
+# (benchmarks/results/threads-transformer{-16cpu,}.json).
 TRANSFORMER_THREADS_PER_CALL = 1
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-from prodcat_core.cpus import InferencePlan
+from prodcat_core.cpus import InferencePlan, artifact_plan
 from prodcat_core.errors import InvalidInputError, PayloadTooLargeError, UnavailableError
 from prodcat_core.logging import log_context
 from prodcat_core.model import LoadedModel, load_model, resolve_model_source
@@ -47,7 +47,7 @@ from prodcat_predict.pipeline import (
     predictions,
     prepare,
 )
-from prodcat_predict.threads import cpus_per_worker, settings_plan
+from prodcat_predict.threads import cpus_per_worker
 
 logger = logging.getLogger(__name__)
 
@@ -130,15 +130,17 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
 
     def load(self) -> bool:
         """Resolves the source once (a worker reuses the folder), loads, warms up, then is ready."""
+        s = self.settings
         with log_context(model_name=self.name):
             if self.artifact_path is None:
-                s = self.settings
                 download = s.download_folder()
                 self.artifact_path = resolve_model_source(s.model_source, download, s.tracking_uri)
                 if s.download_dir is None and download.exists():
                     self.downloaded_to = download  # a temporary folder: the server removes it
             started = time.perf_counter()
-            plan = settings_plan(self.artifact_path, self.cpus, self.settings)
+            plan = artifact_plan(
+                self.artifact_path, self.cpus, threads=s.threads, calls=s.inference_concurrency
+            )
             loaded = load_model(self.artifact_path, intra_op_threads=plan.threads)
             self._warm_up(loaded)
             self.loaded, self.plan = loaded, plan

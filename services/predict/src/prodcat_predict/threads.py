@@ -12,8 +12,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from prodcat_core.cpus import CGROUP_ROOT, InferencePlan, artifact_plan, available_cpus
-from prodcat_predict.config import PredictSettings
+from prodcat_core.cpus import CGROUP_ROOT, available_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +28,6 @@ THREAD_ENV_VARS = (
 
 def cpus_per_worker(workers: int, root: Path = CGROUP_ROOT) -> int:
     return max(1, available_cpus(root) // max(workers, 1))
-
-
-def settings_plan(artifact: Path, cpus: int, settings: PredictSettings) -> InferencePlan:
-    """The plan for an artifact: PREDICT_THREADS / PREDICT_INFERENCE_CONCURRENCY where set, the
-    rest chosen for the model's family."""
-    return artifact_plan(
-        artifact, cpus, threads=settings.threads, calls=settings.inference_concurrency
-    )
 
 
 def apply_thread_limits(threads: int) -> None:
