@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from prodcat_data.config import DataSettings
@@ -75,9 +76,16 @@ def synthetic_dir(_synthetic_source: Path, tmp_path: Path) -> Path:
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves `root`; `/stream/<name>` sends a file with no Content-Length (read until close),
-    `/fail/<code>` answers that status."""
+    `/fail/<code>` answers that status, `/host/<name>` answers the Host header it was sent."""
 
     def do_GET(self) -> None:
+        if self.path.startswith("/host/"):
+            body = str(self.headers.get("Host")).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path.startswith("/fail/"):
             self.send_error(int(self.path.rsplit("/", 1)[1]))
             return
@@ -127,3 +135,20 @@ def http_url(http_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def _prepare_via_api(api: httpx.Client, folder: Path, rows: int, seed: int) -> str:
+    """Uploads `rows` generated listings through the API and preprocesses them; the prepared id."""
+    x, y = write_challenge_files(folder, rows, seed)
+    with x.open("rb") as xf, y.open("rb") as yf:
+        uploaded = api.post("/datasets", files={"x": xf, "y": yf})
+    assert uploaded.status_code == 201, uploaded.text
+    dataset = uploaded.json()["dataset_id"]
+    prepared = api.post(f"/datasets/{dataset}/preprocess", json={"test": 0.15})
+    assert prepared.status_code == 201, prepared.text
+    return str(prepared.json()["prepared_id"])
+
+
+@pytest.fixture(scope="session")
+def prepare_via_api() -> Callable[[httpx.Client, Path, int, int], str]:
+    return _prepare_via_api

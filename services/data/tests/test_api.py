@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from prodcat_data.api.app import create_app
-from prodcat_data.api.server import free_port, serve_in_thread
+from prodcat_data.api.server import free_port, serve_in_thread, settings_under
 from prodcat_data.config import DataSettings
 from prodcat_data.synthetic import write_challenge_files
 
@@ -23,19 +23,11 @@ MAX_FILE_BYTES = 150_000
 
 def make_settings(root: Path, **overrides: object) -> DataSettings:
     values: dict[str, object] = {
-        "datasets_dir": root / "data" / "datasets",
-        "prepared_dir": root / "data" / "prepared",
-        "runs_dir": root / "data" / "runs",
-        "models_dir": root / "models" / "artifacts",
-        "artifacts_dir": root / "mlartifacts",
-        "tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-        "runs_workdir": root,
         "max_file_bytes": MAX_FILE_BYTES,
         "import_allow_private_urls": True,
         "reconcile_interval_s": 1.0,
     }
-    values.update(overrides)
-    return DataSettings.model_validate(values)
+    return settings_under(root, **{**values, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,27 +15,15 @@ import httpx
 import pytest
 
 from prodcat_data.api.app import create_app
-from prodcat_data.api.server import serve_in_thread
+from prodcat_data.api.server import serve_in_thread, settings_under
 from prodcat_data.config import DataSettings
-from prodcat_data.synthetic import write_challenge_files
 
 SMALL = {"word_max_features": 20000, "char_max_features": 20000}
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def make_settings(root: Path) -> DataSettings:
-    return DataSettings.model_validate(
-        {
-            "datasets_dir": root / "data" / "datasets",
-            "prepared_dir": root / "data" / "prepared",
-            "runs_dir": root / "data" / "runs",
-            "models_dir": root / "models" / "artifacts",
-            "artifacts_dir": root / "mlartifacts",
-            "tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-            "runs_workdir": root,
-            "reconcile_interval_s": 1.0,
-        }
-    )
+    return settings_under(root, reconcile_interval_s=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +51,10 @@ def replica(root: Path) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def prepared_id(api: httpx.Client, root: Path) -> str:
-    x, y = write_challenge_files(root / "raw", 700, 11)
-    with x.open("rb") as xf, y.open("rb") as yf:
-        uploaded = api.post("/datasets", files={"x": xf, "y": yf})
-    assert uploaded.status_code == 201, uploaded.text
-    dataset = uploaded.json()["dataset_id"]
-    prepared = api.post(f"/datasets/{dataset}/preprocess", json={"test": 0.15})
-    assert prepared.status_code == 201, prepared.text
-    return str(prepared.json()["prepared_id"])
+def prepared_id(
+    api: httpx.Client, root: Path, prepare_via_api: Callable[[httpx.Client, Path, int, int], str]
+) -> str:
+    return prepare_via_api(api, root / "raw", 700, 11)
 
 
 def wait_until_done(api: httpx.Client, run_id: str, timeout_s: float = 180) -> dict[str, Any]:

@@ -15,26 +15,14 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from prodcat_data.api.app import create_app
-from prodcat_data.api.server import serve_in_thread
+from prodcat_data.api.server import serve_in_thread, settings_under
 from prodcat_data.config import DataSettings
 
 
 @pytest.fixture(scope="module")
 def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root: Path = tmp_path_factory.mktemp("schemathesis")
-    config = DataSettings.model_validate(
-        {
-            "datasets_dir": root / "data" / "datasets",
-            "prepared_dir": root / "data" / "prepared",
-            "runs_dir": root / "data" / "runs",
-            "models_dir": root / "models" / "artifacts",
-            "artifacts_dir": root / "mlartifacts",
-            "tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-            "runs_workdir": root,
-            "max_file_bytes": 100_000,
-            "download_timeout_s": 2.0,
-        }
-    )
+    config = settings_under(root, max_file_bytes=100_000, download_timeout_s=2.0)
     with serve_in_thread(create_app(config)) as url:
         yield url
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 from prodcat_core.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
-from prodcat_data.sources import fetch, hash_file
+from prodcat_data.sources import fetch, hash_file, public_address
 
 CONTENT = b",prdtypecode\r\n1000,10\r\n1001,2583\r\n" * 50
 SHA = hashlib.sha256(CONTENT).hexdigest()
@@ -128,3 +130,39 @@ def test_http_timeout(http_url: str, workdir: Path) -> None:
             fetch(url, workdir, max_bytes=100, timeout_s=0.3)
     assert info.value.message.startswith(url)
     assert list(workdir.iterdir()) == []
+
+
+# A name no resolver answers (RFC 6761): reaching the server proves no second lookup happened.
+UNRESOLVABLE = "files.rebind.invalid"
+
+
+def test_a_vetted_download_connects_to_the_checked_address_and_keeps_the_host(
+    http_url: str, workdir: Path
+) -> None:
+    port = urlparse(http_url).port
+    url = f"http://{UNRESOLVABLE}:{port}/host/Y_train_CVw08PX.csv"
+    file = fetch(url, workdir, max_bytes=1000, follow_redirects=False, connect_to="127.0.0.1")
+    assert file.path.read_bytes() == f"{UNRESOLVABLE}:{port}".encode()  # the server's own name
+    assert (file.name, file.source) == ("Y_train_CVw08PX.csv", url)
+    with pytest.raises(InvalidInputError, match="download failed"):
+        fetch(url, workdir, max_bytes=1000)  # resolving the name again finds nothing
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:8080/x.csv", "private or local address (127.0.0.1)"),
+        ("https://localhost/x.csv", "private or local address"),
+        ("http://169.254.169.254/latest/meta-data", "private or local address"),
+        ("http://[::1]/x.csv", "private or local address (::1)"),
+        (f"https://{UNRESOLVABLE}/x.csv", "cannot resolve host"),
+    ],
+)
+def test_only_public_addresses_are_vetted(url: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(message)) as info:
+        public_address(url, "x_url")
+    assert info.value.message.startswith("x_url: ")
+
+
+def test_a_public_address_is_returned_as_checked() -> None:
+    assert public_address("http://8.8.8.8/x.csv", "x_url") == "8.8.8.8"

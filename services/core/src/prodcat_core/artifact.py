@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.labels import CODEC_FILE, LabelCodec
+from prodcat_core.staging import STAGING_PREFIX, held_folder, remove_orphans
 from prodcat_core.text import TEXT_FN_VERSION
 
 FORMAT_VERSION = 1
@@ -80,18 +79,14 @@ def write_artifact(
     if dest.exists():
         raise InvalidInputError(f"{dest}: an artifact exists there already")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    remove_orphans(dest.parent, STAGING_PREFIX)
+    with held_folder(dest.parent, STAGING_PREFIX) as tmp:
         names = write_model(tmp)
         files = {name: _sha256(tmp / name) for name in sorted(names)}
         codec.save(tmp / CODEC_FILE)
         final = metadata.model_copy(update={"files": files})
         (tmp / METADATA_FILE).write_text(final.model_dump_json(indent=2) + "\n", encoding="utf-8")
         tmp.rename(dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

@@ -48,3 +48,10 @@ class UnavailableError(ProdcatError):
 
     status_code = 503
     exit_code = 1
+
+
+class TooManyRequestsError(ProdcatError):
+    """A configured bound on concurrent work is reached; the same request may succeed later."""
+
+    status_code = 429
+    exit_code = 1

@@ -10,13 +10,13 @@ import contextlib
 import json
 import logging
 import re
-import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prodcat_core.errors import InvalidInputError, NotFoundError
+from prodcat_core.staging import STAGING_PREFIX, held_folder, remove_orphans
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class VersionStore:
         if target.is_dir():
             return False
         self.root.mkdir(parents=True, exist_ok=True)
+        self.remove_orphans()
         with self._staging() as tmp:
             build(tmp)
             try:
@@ -100,15 +101,12 @@ class VersionStore:
         refs.mkdir(parents=True, exist_ok=True)
         write_text_atomic(refs / LATEST, self.check_id(version) + "\n")
 
-    @contextlib.contextmanager
-    def _staging(self) -> Iterator[Path]:
-        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
-            yield tmp
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+    def remove_orphans(self) -> list[Path]:
+        """Removes the staging folders a crashed writer left (none that a live one holds)."""
+        return remove_orphans(self.root, STAGING_PREFIX)
+
+    def _staging(self) -> contextlib.AbstractContextManager[Path]:
+        return held_folder(self.root, STAGING_PREFIX)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -83,6 +83,18 @@ class DataSettings(TrackedServiceSettings):
     local_start_grace_s: float = Field(
         30.0, gt=0, description="how long a local run may show no process before it counts as lost"
     )
+    # Hardening of the API's edge and of its runs.
+    max_body_bytes: int = Field(
+        1 << 20,
+        gt=0,
+        description="largest request body of the JSON routes (uploads have max_file_bytes)",
+    )
+    max_active_runs: int = Field(
+        2,
+        ge=1,
+        description="most runs pending or running at once, over every API replica; one more is "
+        "refused with 429 until one finishes",
+    )
 
     def database(self) -> str:
         """The run records' SQLAlchemy URL."""

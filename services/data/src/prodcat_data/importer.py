@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,11 +244,13 @@ def import_dataset(
     *,
     source_labels: tuple[str, str] | None = None,
     follow_redirects: bool = True,
+    connect_to: Mapping[str, str] | None = None,
 ) -> ImportResult:
     """Fetches, validates and stores one X/Y pair; returns the (possibly existing) version.
 
     `source_labels` replace the recorded sources (an upload's temporary path means nothing to a
-    reader of the manifest); `follow_redirects=False` for URLs whose host the caller vetted."""
+    reader of the manifest); for URLs whose host the caller vetted, `follow_redirects=False` and
+    `connect_to` maps each URL to the address that was checked, which the download connects to."""
     store = dataset_store(settings.datasets_dir)
     with tempfile.TemporaryDirectory(prefix="prodcat-import-") as work:
         x_file, y_file = (
@@ -258,6 +261,7 @@ def import_dataset(
                 timeout_s=settings.download_timeout_s,
                 s3_endpoint_url=settings.s3_endpoint_url,
                 follow_redirects=follow_redirects,
+                connect_to=(connect_to or {}).get(source),
             )
             for source in (x_source, y_source)
         )

@@ -13,12 +13,15 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from prodcat_core import __version__
-from prodcat_core.datasets import dataset_store
+from prodcat_core.datasets import dataset_store, prepared_store
 from prodcat_core.errors import ProdcatError
+from prodcat_core.staging import STAGING_PREFIX, remove_orphans
+from prodcat_data.api.body_limit import BodyLimit
 from prodcat_data.api.context import ApiContext
 from prodcat_data.api.errors import ErrorBody, install_error_handlers
 from prodcat_data.api.metrics import ApiMetrics, MetricsMiddleware
 from prodcat_data.api.routes import datasets, health, runs
+from prodcat_data.api.routes.datasets import UPLOAD_PREFIX
 from prodcat_data.config import DataSettings
 from prodcat_data.runners import make_runner
 from prodcat_data.runners.base import Runner
@@ -63,6 +66,16 @@ def _latest_class_rows(settings: DataSettings) -> Mapping[int, int]:
     return {int(code): int(n) for code, n in counts.items()}
 
 
+def remove_crash_leftovers(settings: DataSettings) -> int:
+    """Removes the staging folders (uploads, versions being built) that a killed API, import or
+    run left behind; a folder a live process still holds is kept. Returns how many went."""
+    removed = remove_orphans(settings.uploads(), UPLOAD_PREFIX)
+    for store in (dataset_store(settings.datasets_dir), prepared_store(settings.prepared_dir)):
+        removed += store.remove_orphans()
+    removed += remove_orphans(settings.models_dir, STAGING_PREFIX)
+    return len(removed)
+
+
 async def _refresh_loop(service: RunService, interval_s: float) -> None:
     """Keeps unfinished runs' state (and outcomes) current even when nobody asks."""
     while True:
@@ -84,6 +97,7 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(remove_crash_leftovers, settings)
         engine = open_database(settings.database())
         service = RunService(settings, engine, runner or make_runner(settings))
         context = ApiContext(settings, engine, service, metrics)
@@ -117,6 +131,10 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
         },
     )
     install_error_handlers(app)
+    # The upload streams its files to disk under max_file_bytes; every other body is buffered.
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, streamed={("POST", "/datasets")}
+    )
     app.add_middleware(MetricsMiddleware, metrics=lambda: metrics)
     app.include_router(datasets.router)
     app.include_router(runs.router)

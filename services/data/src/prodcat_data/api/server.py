@@ -8,17 +8,35 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
 from prodcat_core.errors import UnavailableError
+from prodcat_data.config import DataSettings
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def settings_under(root: Path, **overrides: object) -> DataSettings:
+    """Settings whose stores, run folders and tracking store all live under `root`, with local
+    runs working there: a self-contained API (tests, a demo)."""
+    values: dict[str, object] = {
+        "datasets_dir": root / "data" / "datasets",
+        "prepared_dir": root / "data" / "prepared",
+        "runs_dir": root / "data" / "runs",
+        "models_dir": root / "models" / "artifacts",
+        "artifacts_dir": root / "mlartifacts",
+        "tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
+        "runs_workdir": root,
+    }
+    values.update(overrides)
+    return DataSettings.model_validate(values)
 
 
 @contextlib.contextmanager

@@ -14,12 +14,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from prodcat_core.datasets import prepared_store
-from prodcat_core.errors import ConflictError, InvalidInputError, NotFoundError, ProdcatError
+from prodcat_core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ProdcatError,
+    TooManyRequestsError,
+)
 from prodcat_core.logging import log_context
 from prodcat_core.model import model_store
 from prodcat_data.config import DataSettings
@@ -44,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 OUTCOME_LOG_LINES = 400
 MAX_KEY_CHARS = 255
+# The key of the Postgres advisory lock that serialises run admissions ("prodcat" in ASCII, cut).
+ADMISSION_LOCK = 0x70726F64636174
 
 
 def new_run_id() -> str:
@@ -224,10 +232,13 @@ class RunService:
             created_at=now,
             updated_at=now,
         )
+        if self._count_active() >= self.settings.max_active_runs:
+            self.refresh_active()  # runs that ended since the last refresh free their slot now
         with self.sessions() as session:
+            self._lock_admission(session)
             session.add(record)
             try:
-                session.commit()
+                session.flush()
             except IntegrityError:
                 # Another request (or replica) inserted this key first: that one starts the run.
                 session.rollback()
@@ -237,7 +248,38 @@ class RunService:
                 if existing is None:
                     raise
                 return self.view(self.refresh(existing)), False
+            self._admit(session, record)
+            session.commit()
         return self.view(self._launch(record)), True
+
+    def _count_active(self, session: Session | None = None, *, besides: str = "") -> int:
+        query = select(func.count()).where(
+            RunRecord.state.in_(ACTIVE_STATES), RunRecord.id != besides
+        )
+        if session is not None:
+            return int(session.scalar(query) or 0)
+        with self.sessions() as own:
+            return int(own.scalar(query) or 0)
+
+    def _lock_admission(self, session: Session) -> None:
+        """Serialises admissions over every API replica until `session` commits: on Postgres
+        with a transaction-scoped advisory lock; on SQLite the record's INSERT takes the one
+        write lock, which holds as long (so the count after it sees every committed run)."""
+        if self.engine.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMISSION_LOCK})
+
+    def _admit(self, session: Session, record: RunRecord) -> None:
+        """Keeps at most `max_active_runs` pending or running, whichever replica started them.
+        A refused run leaves no record, so its idempotency key can start it later."""
+        limit = self.settings.max_active_runs
+        if self._count_active(session, besides=record.id) < limit:
+            return
+        session.rollback()
+        logger.info("run refused: %d runs are active (DATA_MAX_ACTIVE_RUNS)", limit)
+        raise TooManyRequestsError(
+            f"{limit} runs are already pending or running, the most this API starts at once "
+            "(DATA_MAX_ACTIVE_RUNS); retry when one finishes"
+        )
 
     def _launch(self, record: RunRecord) -> RunRecord:
         kind: RunKind = "train" if record.kind == "train" else "evaluate"

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
-import shutil
-import socket
-import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -15,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Resp
 from starlette.concurrency import run_in_threadpool
 
 from prodcat_core.datasets import DatasetManifest, SplitParams, dataset_store, prepared_store
-from prodcat_core.errors import InvalidInputError
+from prodcat_core.staging import held_folder
 from prodcat_data.api.context import ApiContext, get_context
 from prodcat_data.api.errors import ErrorBody
 from prodcat_data.api.schemas import DatasetSummary, DatasetView, PreparedView, UrlImport
@@ -23,6 +19,7 @@ from prodcat_data.api.uploads import check_multipart, receive_upload
 from prodcat_data.config import DataSettings
 from prodcat_data.importer import ImportResult, import_dataset
 from prodcat_data.preprocess import preprocess_dataset
+from prodcat_data.sources import public_address
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 Context = Annotated[ApiContext, Depends(get_context)]
@@ -67,6 +64,8 @@ _UPLOAD_BODY = {
 }
 
 
+# An upload's staging folder under the uploads directory.
+UPLOAD_PREFIX = "upload-"
 # Recorded as an uploaded file's source: its temporary server path means nothing to a reader.
 UPLOAD_SOURCE = "upload"
 
@@ -127,8 +126,8 @@ async def upload_dataset(request: Request, response: Response, context: Context)
     )
     uploads = settings.uploads()
     uploads.mkdir(parents=True, exist_ok=True)
-    folder = FsPath(tempfile.mkdtemp(prefix="upload-", dir=uploads))
-    try:
+    # Locked while this request owns it: a crash leaves it for the next start to remove.
+    with held_folder(uploads, UPLOAD_PREFIX) as folder:
         files = await receive_upload(request.stream(), boundary, folder, settings.max_file_bytes)
         result = await run_in_threadpool(
             functools.partial(
@@ -139,26 +138,7 @@ async def upload_dataset(request: Request, response: Response, context: Context)
                 source_labels=(UPLOAD_SOURCE, UPLOAD_SOURCE),
             )
         )
-    finally:
-        await run_in_threadpool(shutil.rmtree, folder, True)
     return _imported(result, settings, response)
-
-
-def _check_public_url(url: str, field: str) -> None:
-    """The import fetches URLs from inside the cluster: refuse those that point back into it."""
-    parsed = urlparse(url)
-    host = parsed.hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError, ValueError) as e:
-        raise InvalidInputError(f"{field}: cannot resolve host {host!r}") from e
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise InvalidInputError(
-                f"{field}: host {host!r} is a private or local address ({address}); the API "
-                "fetches public URLs only (DATA_IMPORT_ALLOW_PRIVATE_URLS=true allows it)"
-            )
 
 
 @router.post(
@@ -169,12 +149,19 @@ def _check_public_url(url: str, field: str) -> None:
 )
 def import_from_urls(body: UrlImport, response: Response, context: Context) -> DatasetView:
     settings = context.settings
+    connect_to = None
     if not settings.import_allow_private_urls:
-        _check_public_url(body.x_url, "x_url")
-        _check_public_url(body.y_url, "y_url")
-    # Hosts were vetted above: a redirect must not lead past that check.
+        # The download connects to the addresses checked here, and follows no redirect.
+        connect_to = {
+            body.x_url: public_address(body.x_url, "x_url"),
+            body.y_url: public_address(body.y_url, "y_url"),
+        }
     result = import_dataset(
-        body.x_url, body.y_url, settings, follow_redirects=settings.import_allow_private_urls
+        body.x_url,
+        body.y_url,
+        settings,
+        follow_redirects=settings.import_allow_private_urls,
+        connect_to=connect_to,
     )
     return _imported(result, settings, response)
 

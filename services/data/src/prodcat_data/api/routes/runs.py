@@ -66,6 +66,10 @@ _EXAMPLES: dict[str, Any] = {
             "model": ErrorBody,
             "description": "the Idempotency-Key was used for another request",
         },
+        429: {
+            "model": ErrorBody,
+            "description": "DATA_MAX_ACTIVE_RUNS runs are active already: retry when one ends",
+        },
     },
 )
 def start_run(
