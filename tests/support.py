@@ -117,3 +117,17 @@ class MlflowServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def stalled_request(url: str, head: bytes, wait_s: float = 30.0) -> bytes:
+    """A slow client: sends `head` (part of a request, maybe nothing) to the server at `url`,
+    then nothing more; returns what the server answers before it closes (an empty answer after
+    `wait_s` fails the caller's test with a timeout)."""
+    parsed = httpx.URL(url)
+    with socket.create_connection((parsed.host, parsed.port or 80)) as sock:
+        sock.sendall(head)
+        sock.settimeout(wait_s)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer

@@ -16,12 +16,19 @@ from prodcat_core.staging import STAGING_PREFIX, held_folder
 from prodcat_data.api.app import create_app
 from prodcat_data.api.server import serve_in_thread, settings_under
 from prodcat_data.config import DataSettings
+from tests.support import stalled_request
 
 MAX_BODY_BYTES = 64 * 1024
+TIMEOUT_S = 1.0
 
 
 def make_settings(root: Path, **overrides: object) -> DataSettings:
-    limits: dict[str, object] = {"max_body_bytes": MAX_BODY_BYTES, "max_active_runs": 2}
+    limits: dict[str, object] = {
+        "max_body_bytes": MAX_BODY_BYTES,
+        "max_active_runs": 2,
+        "header_timeout_s": TIMEOUT_S,
+        "body_timeout_s": TIMEOUT_S,
+    }
     return settings_under(root, reconcile_interval_s=1.0, **{**limits, **overrides})
 
 
@@ -32,7 +39,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def client_of(settings: DataSettings) -> Iterator[httpx.Client]:
     with (
-        serve_in_thread(create_app(settings)) as url,
+        serve_in_thread(create_app(settings), settings=settings) as url,
         httpx.Client(base_url=url, timeout=60, trust_env=False) as client,
     ):
         yield client
@@ -92,6 +99,41 @@ def test_a_body_under_the_limit_is_read(api: httpx.Client) -> None:
     )
     assert response.status_code == 422  # read and validated: its parameter is too long
     assert "'pad' is too long" in response.json()["error"]
+
+
+# Slow clients and the server header ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n", b"headers did not arrive"),
+        (
+            b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"kind": ',
+            b"the request body stalled",
+        ),
+        (
+            b"POST /datasets HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+            b'--b\r\nContent-Disposition: form-data; name="x"; filename="x.csv"\r\n\r\n,des',
+            b"the request body stalled",
+        ),
+    ],
+)
+def test_a_stalled_request_gets_408_and_leaves_nothing(
+    api: httpx.Client, root: Path, head: bytes, message: bytes
+) -> None:
+    answer = stalled_request(str(api.base_url), head, 30 * TIMEOUT_S)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert message in answer
+    assert list(make_settings(root).uploads().glob("upload-*")) == []
+
+
+def test_no_server_header(api: httpx.Client) -> None:
+    response = api.get("/health")
+    assert response.status_code == 200
+    assert "server" not in response.headers
 
 
 # Crash leftovers --------------------------------------------------------------------------

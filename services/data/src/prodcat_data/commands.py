@@ -137,14 +137,14 @@ def serve(
 
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(_drop_color_message)
+    from prodcat_data.api.server import uvicorn_options
+
     settings = DataSettings()
     options: dict[str, Any] = {
         "host": host or settings.api_host,
         "port": port or settings.api_port,
         "log_config": None,  # the CLI configured logging already
-        "ws": "none",
-        "lifespan": "on",
-        "server_header": False,
+        **uvicorn_options(settings),
     }
     if workers > 1:
         uvicorn.run(

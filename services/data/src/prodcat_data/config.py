@@ -89,6 +89,12 @@ class DataSettings(TrackedServiceSettings):
         gt=0,
         description="largest request body of the JSON routes (uploads have max_file_bytes)",
     )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="time a client has to send a request's line and headers (408)"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest wait for the next piece of a request body (408)"
+    )
     max_active_runs: int = Field(
         2,
         ge=1,

@@ -103,6 +103,12 @@ class PredictSettings(ServiceSettings):
         10.0, gt=0, description="longest wait for the model (504 after)"
     )
     retry_after_s: int = Field(1, ge=1, description="Retry-After of an overload answer (503)")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="time a client has to send a request's line and headers (408)"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest wait for the next piece of a request body (408)"
+    )
 
     # Metrics with several workers (prometheus-client's multiprocess mode).
     metrics_dir: Path | None = Field(

@@ -51,6 +51,7 @@ from kserve.protocol.rest.server import RESTServer
 
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_core.logging import JsonFormatter, configure_logging
+from prodcat_core.slow_clients import BodyReadTimeout, guarded_http
 from prodcat_predict import __doc__ as package_doc
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import error_response, install_error_handlers
@@ -131,6 +132,9 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
             timeout_keep_alive=65,
         )
         self.config.host = settings.host
+        # No `server: uvicorn` header; a deadline for request headers (slow clients).
+        self.config.server_header = False
+        self.config.http = guarded_http(settings.header_timeout_s)
         self.settings = settings
         self.cpus = cpus
         self.log_setup = log_setup
@@ -151,11 +155,12 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
         # Not kserve's: its TimingMiddleware only writes "kserve.trace" log lines (our per-phase
         # histograms say more), yet costs two getrusage calls and a second route match on every
         # request, about a third of the event loop's time under load (py-spy, transformer, c=8).
-        app.add_middleware(  # the outermost layer
+        app.add_middleware(  # the outermost layer but for the body's read timeout
             RequestLimits,
             max_body_bytes=self.settings.max_body_bytes,
             blocked_prefixes=(BLOCKED_PREFIX,),
         )
+        app.add_middleware(BodyReadTimeout, timeout_s=self.settings.body_timeout_s)
 
     def _register_endpoints(self, app: FastAPI) -> None:
         # Routes match in order: this /metrics comes before kserve's, which then never answers.

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from prodcat_core import __version__
 from prodcat_core.datasets import dataset_store, prepared_store
 from prodcat_core.errors import ProdcatError
+from prodcat_core.slow_clients import BodyReadTimeout
 from prodcat_core.staging import STAGING_PREFIX, remove_orphans
 from prodcat_data.api.body_limit import BodyLimit
 from prodcat_data.api.context import ApiContext
@@ -136,6 +137,7 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
         BodyLimit, max_bytes=settings.max_body_bytes, streamed={("POST", "/datasets")}
     )
     app.add_middleware(MetricsMiddleware, metrics=lambda: metrics)
+    app.add_middleware(BodyReadTimeout, timeout_s=settings.body_timeout_s)  # outermost
     app.include_router(datasets.router)
     app.include_router(runs.router)
     app.include_router(health.router)

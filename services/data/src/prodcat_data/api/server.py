@@ -9,11 +9,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from prodcat_core.errors import UnavailableError
+from prodcat_core.slow_clients import guarded_http
 from prodcat_data.config import DataSettings
 
 
@@ -21,6 +23,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def uvicorn_options(settings: DataSettings) -> dict[str, Any]:
+    """What every uvicorn serving the data API is given: no `server` header, a deadline for
+    request headers (slow clients), an idle timeout between requests."""
+    return {
+        "ws": "none",
+        "lifespan": "on",
+        "server_header": False,
+        "http": guarded_http(settings.header_timeout_s),
+        "timeout_keep_alive": 5,
+    }
 
 
 def settings_under(root: Path, **overrides: object) -> DataSettings:
@@ -41,12 +55,18 @@ def settings_under(root: Path, **overrides: object) -> DataSettings:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: FastAPI, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 60.0
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout_s: float = 60.0,
+    settings: DataSettings | None = None,
 ) -> Iterator[str]:
-    """Runs `app` until the block ends (lifespan included); yields its base URL."""
+    """Runs `app` until the block ends (lifespan included); yields its base URL. `settings`
+    give the server's own options (header deadline), as `prodcat data serve` uses them."""
     chosen = port or free_port(host)
+    options = uvicorn_options(settings or DataSettings())
     config = uvicorn.Config(
-        app, host=host, port=chosen, log_config=None, ws="none", lifespan="on", access_log=False
+        app, host=host, port=chosen, log_config=None, access_log=False, **options
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{chosen}", daemon=True)
