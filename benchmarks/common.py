@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,23 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def portable(value: Any) -> Any:
+    """`value` with every absolute path (a string, or a Path) made relative to the repository
+    (`../shared/…` for the shared inputs): committed results must not name the machine they ran
+    on."""
+    if isinstance(value, dict):
+        return {key: portable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(item) for item in value]
+    if isinstance(value, Path) or (isinstance(value, str) and value.startswith("/")):
+        path = Path(value)
+        return os.path.relpath(path, REPO) if path.is_absolute() else str(path)
+    return value
+
+
 def write_json(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(
-        json.dumps({"machine": machine(), **payload}, indent=2) + "\n", encoding="utf-8"
-    )
+    document = portable({"machine": machine(), **payload})
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path

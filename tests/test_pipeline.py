@@ -92,6 +92,12 @@ def test_dvc_repro_runs_every_stage_then_skips_them(tmp_path: Path) -> None:
     first = dvc("repro")
     for stage in ("generate", "import", "preprocess", "train", "evaluate"):
         assert f"Running stage '{stage}'" in first
+    # No git advice: dvc.lock (committed, as DVC intends) is staged by DVC itself.
+    assert "git add" not in first
+    staged = subprocess.run(
+        ["git", "diff", "--cached", "--name-only"], cwd=project, capture_output=True, text=True
+    )
+    assert "dvc.lock" in staged.stdout.split()
     second = dvc("repro")
     for stage in ("generate", "import", "preprocess", "train", "evaluate"):
         assert f"Stage '{stage}' didn't change, skipping" in second
