@@ -49,8 +49,9 @@ def clean_env(workdir: Path) -> dict[str, str]:
 class Api:
     """`prodcat data serve` in `workdir`, restartable."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.extra_env = extra_env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +62,7 @@ class Api:
             self.process = subprocess.Popen(
                 [PRODCAT, "data", "serve", "--port", str(self.port)],
                 cwd=self.workdir,
-                env=clean_env(self.workdir),
+                env=clean_env(self.workdir) | self.extra_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

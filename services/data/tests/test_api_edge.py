@@ -16,7 +16,7 @@ from prodcat_core.staging import STAGING_PREFIX, held_folder
 from prodcat_data.api.app import create_app
 from prodcat_data.api.server import serve_in_thread, settings_under
 from prodcat_data.config import DataSettings
-from tests.support import stalled_request
+from tests.support import rendered_offline, stalled_request
 
 MAX_BODY_BYTES = 64 * 1024
 TIMEOUT_S = 1.0
@@ -128,6 +128,24 @@ def test_a_stalled_request_gets_408_and_leaves_nothing(
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     assert message in answer
     assert list(make_settings(root).uploads().glob("upload-*")) == []
+
+
+@pytest.mark.parametrize(
+    ("page", "listed"),
+    [
+        # Swagger UI lists each operation under its path; ReDoc by its summary.
+        ("docs", ['data-path="/runs/{run_id}/cancel"', 'data-path="/datasets/import"']),
+        ("redoc", ["Start a train or evaluate run", "Upload the X and Y files"]),
+    ],
+)
+def test_the_docs_pages_work_without_a_network(
+    api: httpx.Client, page: str, listed: list[str]
+) -> None:
+    html = api.get(f"/{page}").text
+    assert "cdn.jsdelivr.net" not in html
+    assert "fonts.googleapis.com" not in html
+    dom = rendered_offline(f"{api.base_url}/{page}")
+    assert [text for text in listed if text not in dom] == []
 
 
 def test_no_server_header(api: httpx.Client) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.support import stalled_request
+from tests.support import rendered_offline, stalled_request
 
 MODEL_NAME = "prodcat"  # conftest's
 ServerFactory = Callable[..., str]
@@ -37,6 +37,14 @@ def test_a_stalled_request_gets_408(edge_url: str, head: bytes, message: bytes) 
     answer = stalled_request(edge_url, head, 30 * TIMEOUT_S)
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
     assert message in answer
+
+
+def test_the_docs_page_works_without_a_network(edge_url: str) -> None:
+    html = httpx.get(f"{edge_url}/docs").text
+    assert "cdn.jsdelivr.net" not in html
+    dom = rendered_offline(f"{edge_url}/docs")
+    assert "/v1/products:classify" in dom  # the operations, listed by Swagger UI's script
+    assert "/v2/models/{model_name}/infer" in dom
 
 
 def test_no_server_header(edge_url: str) -> None:

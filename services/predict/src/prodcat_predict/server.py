@@ -33,8 +33,6 @@ from socket import socket
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 from grpc import StatusCode, aio
 from kserve import ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
@@ -51,6 +49,7 @@ from kserve.protocol.rest.server import RESTServer
 
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_core.logging import JsonFormatter, configure_logging
+from prodcat_core.offline_docs import add_offline_docs
 from prodcat_core.slow_clients import BodyReadTimeout, guarded_http
 from prodcat_predict import __doc__ as package_doc
 from prodcat_predict.config import PredictSettings
@@ -183,12 +182,8 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
         app.description = (package_doc or "").strip() + (
             " Protocols: KServe V1, Open Inference Protocol V2, and the product route."
         )
-        if self.settings.docs:
-
-            async def docs() -> HTMLResponse:
-                return get_swagger_ui_html(openapi_url="/openapi.json", title="prodcat predictor")
-
-            app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
+        if self.settings.docs:  # Swagger UI from assets in the image: no CDN
+            add_offline_docs(app, "prodcat predictor", redoc=False)
 
     def _add_exception_handlers(self, app: FastAPI) -> None:
         super()._add_exception_handlers(app)

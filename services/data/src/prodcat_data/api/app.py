@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from prodcat_core import __version__
 from prodcat_core.datasets import dataset_store, prepared_store
 from prodcat_core.errors import ProdcatError
+from prodcat_core.offline_docs import add_offline_docs
 from prodcat_core.slow_clients import BodyReadTimeout
 from prodcat_core.staging import STAGING_PREFIX, remove_orphans
 from prodcat_data.api.body_limit import BodyLimit
@@ -125,6 +126,8 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from add_offline_docs: no CDN
+        redoc_url=None,
         responses={
             400: {"model": ErrorBody, "description": "bad input: the message says what and where"},
             422: {"model": ErrorBody, "description": "the request does not match this document"},
@@ -132,6 +135,7 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
         },
     )
     install_error_handlers(app)
+    add_offline_docs(app, "prodcat data API")
     # The upload streams its files to disk under max_file_bytes; every other body is buffered.
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, streamed={("POST", "/datasets")}
