@@ -37,7 +37,10 @@ def held_folder(parent: Path, prefix: str) -> Iterator[Path]:
     folder.mkdir()
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:  # a file system without flock: unlocked, and so never removed
+            logger.warning("cannot lock staging folder %s (%s): a crash would leave it", folder, e)
         yield folder
     finally:
         try:
