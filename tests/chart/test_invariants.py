@@ -557,6 +557,8 @@ def test_api_keeps_runs_on_the_data_volume_and_reads_models_read_only(scenario: 
         }
     else:
         assert "DATA_DATABASE_URL" not in env
+    # The bound on concurrent runs (Jobs) holds over every replica: one value for all of them.
+    assert env["DATA_MAX_ACTIVE_RUNS"]["value"] == str(vals["maxActiveRuns"])
 
 
 def test_api_replicas_scenario_runs_three_api_pods_on_postgres() -> None:
