@@ -101,6 +101,19 @@ def test_a_body_under_the_limit_is_read(api: httpx.Client) -> None:
     assert "'pad' is too long" in response.json()["error"]
 
 
+def test_a_url_import_into_the_cluster_network_is_refused(api: httpx.Client, root: Path) -> None:
+    # DATA_IMPORT_ALLOW_PRIVATE_URLS is off by default: the API vets each host and then connects
+    # to the address it vetted (services/data/tests/test_sources.py shows the pinning).
+    before = sorted(p.name for p in (root / "data").rglob("*"))
+    response = api.post(
+        "/datasets/import",
+        json={"x_url": "http://127.0.0.1:9/X.csv", "y_url": "http://169.254.169.254/Y.csv"},
+    )
+    assert response.status_code == 400, response.text
+    assert "x_url: host '127.0.0.1' is a private or local address" in response.json()["error"]
+    assert sorted(p.name for p in (root / "data").rglob("*")) == before
+
+
 # Slow clients and the server header ------------------------------------------------------
 
 
