@@ -1,15 +1,32 @@
-"""The data API's side of model health, served for real (uvicorn on 127.0.0.1): appending labelled
-files to a dataset version. Bad input is a 4xx with a message and changes nothing."""
+"""The data API's side of model health, served for real (uvicorn on 127.0.0.1) with the real
+LocalRunner: appending labelled files to a dataset version, feedback labels checked against a real
+inference log, the Alertmanager webhook starting one retraining per alert group (idempotent, one at
+a time, never promoting under approval), the monitor report's gauges on /metrics, scraped by a
+real Prometheus when the machine has one. Bad input is a 4xx with a message and changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 
+from prodcat_core.feedback import read_feedback
+from prodcat_core.inference_log import InferenceLogWriter, InferenceRecord, ModelIdentity
+from prodcat_core.text import listing_text
 from prodcat_data.api.app import create_app
+from prodcat_data.config import DataSettings
+from prodcat_data.synthetic import write_challenge_files
 
 from .conftest import api_client
 from .test_api import make_settings, store_listing, upload
@@ -29,14 +46,52 @@ NEW_X = (
 NEW_Y = b",prdtypecode\n0,10\n1,1560\n2,60\n"
 
 
+TOKEN = "alert-webhook-token-for-tests"
+LOGGED_IDS = ("a" * 32, "b" * 32)
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("health")
+    root = tmp_path_factory.mktemp("health")
+    # The inference log of a predictor that answered two listings an hour ago.
+    model = ModelIdentity("prodcat", "3", "champion", "m-0123456789ab")
+    with InferenceLogWriter(str(root / "inference-log"), rotate_seconds=0.1) as writer:
+        for listing_id in LOGGED_IDS:
+            writer.submit(
+                InferenceRecord(
+                    ts=datetime.now(UTC) - timedelta(hours=1),
+                    request_id="r1",
+                    listing_id=listing_id,
+                    model=model,
+                    text="Piscine tubulaire ronde",
+                    truncated=False,
+                    prdtypecode=2583,
+                    confidence=0.9,
+                    topk_codes=(2583,),
+                    topk_probs=(0.9,),
+                    latency_ms=3.0,
+                )
+            )
+    return root
+
+
+def health_settings(root: Path, **overrides: object) -> DataSettings:
+    return make_settings(
+        root,
+        feedback_dir=root / "data" / "feedback",
+        inference_log_uri=str(root / "inference-log"),
+        monitoring_dir=root / "monitoring",
+        retrain_on_alert=True,
+        retrain_require_approval=True,
+        alert_webhook_token=TOKEN,
+        max_feedback_items=5,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="module")
 def api(root: Path) -> Iterator[httpx.Client]:
-    with api_client(create_app(make_settings(root))) as client:
+    with api_client(create_app(health_settings(root))) as client:
         yield client
 
 
@@ -83,3 +138,342 @@ def test_an_append_that_does_not_fit_is_refused_and_changes_nothing(
     assert answer.status_code == status, answer.text
     assert message in answer.json()["error"]
     assert store_listing(root) == before
+
+
+# ------------------------------------------------------------------------------------------------
+# Feedback labels.
+# ------------------------------------------------------------------------------------------------
+
+
+def test_feedback_by_listing_id_and_by_text_is_stored_whole(api: httpx.Client, root: Path) -> None:
+    before = read_feedback(root / "data" / "feedback").num_rows
+    labels = [
+        {"listing_id": LOGGED_IDS[0], "prdtypecode": 2583},
+        {"designation": "Chaise de jardin", "description": "<b>Teck</b>", "prdtypecode": 2582},
+    ]
+    answer = api.post("/feedback", json=labels)
+    assert answer.status_code == 201, answer.text
+    assert answer.json() == {"accepted": 2, "by_listing_id": 1, "by_text": 1}
+
+    stored = read_feedback(root / "data" / "feedback").to_pylist()[before:]
+    assert [(r["listing_id"], r["prdtypecode"], r["source"]) for r in stored] == [
+        (LOGGED_IDS[0], 2583, "api"),
+        (None, 2582, "api"),
+    ]
+    # The text is hashed as the predictor logs it: the text function, then sha256.
+    text = listing_text("Chaise de jardin", "<b>Teck</b>")
+    assert stored[1]["text_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    files = sorted((root / "data" / "feedback").rglob("*.parquet"))
+    assert all(pq.read_metadata(f).num_rows for f in files)  # whole files only, no temp left
+    assert not [p for p in (root / "data" / "feedback").rglob(".*")]
+
+
+BAD_FEEDBACK: dict[str, tuple[Any, int, str]] = {
+    "not a list": ({"listing_id": "x", "prdtypecode": 10}, 422, "invalid request"),
+    "not JSON": (b"[{", 422, "JSON decode error"),
+    "empty list": ([], 400, "no labels given"),
+    "no code": ([{"listing_id": LOGGED_IDS[0]}], 422, "prdtypecode"),
+    "id and text": (
+        [{"listing_id": LOGGED_IDS[0], "designation": "Livre", "prdtypecode": 10}],
+        422,
+        "listing_id or a designation",
+    ),
+    "unknown code": (
+        [{"listing_id": LOGGED_IDS[0], "prdtypecode": 10}, {"listing_id": "c", "prdtypecode": 9}],
+        400,
+        "item 1: prdtypecode 9 is not a known product type",
+    ),
+    "unknown id": (
+        [{"listing_id": LOGGED_IDS[1], "prdtypecode": 10}, {"listing_id": "z1", "prdtypecode": 10}],
+        404,
+        "1 listing id(s) not in the inference log of the last 30 days: z1",
+    ),
+    "empty text": ([{"designation": "  <br> ", "prdtypecode": 10}], 400, "item 0"),
+    "too many": ([{"listing_id": LOGGED_IDS[0], "prdtypecode": 10}] * 6, 413, "limit of 5"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FEEDBACK))
+def test_bad_feedback_is_refused_and_nothing_is_stored(
+    api: httpx.Client, root: Path, case: str
+) -> None:
+    body, status, message = BAD_FEEDBACK[case]
+    before = store_listing(root)
+    if isinstance(body, bytes):
+        answer = api.post("/feedback", content=body, headers={"content-type": "application/json"})
+    else:
+        answer = api.post("/feedback", json=body)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    assert store_listing(root) == before
+
+
+# ------------------------------------------------------------------------------------------------
+# The Alertmanager webhook.
+# ------------------------------------------------------------------------------------------------
+
+
+def alert_payload(group: str, starts_at: str, status: str = "firing") -> dict[str, Any]:
+    """Alertmanager's webhook body, version 4, as its documentation shows it."""
+    labels = {"alertname": group, "severity": "warning", "namespace": "prodcat"}
+    return {
+        "version": "4",
+        "groupKey": f'{{}}/{{severity="warning"}}:{{alertname="{group}"}}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "prodcat-retrain",
+        "groupLabels": {"alertname": group},
+        "commonLabels": labels,
+        "commonAnnotations": {"summary": "class mix drift"},
+        "externalURL": "http://alertmanager.monitoring:9093",
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {"summary": "class mix drift"},
+                "startsAt": starts_at,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.monitoring:9090/graph",
+                "fingerprint": "c6b3a8a0e1f2d3c4",
+            }
+        ],
+    }
+
+
+def post_alert(api: httpx.Client, body: Any, token: str | None = TOKEN) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return api.post("/alerts/alertmanager", json=body, headers=headers)
+
+
+def runs_of(api: httpx.Client, kind: str) -> list[dict[str, Any]]:
+    answer = api.get("/runs", params={"kind": kind})
+    assert answer.status_code == 200, answer.text
+    runs: list[dict[str, Any]] = answer.json()
+    return runs
+
+
+@pytest.fixture(scope="module")
+def dataset(api: httpx.Client, root: Path) -> str:
+    x, y = write_challenge_files(root / "raw", 600, 11)
+    answer = upload(api, x.read_bytes(), y.read_bytes())
+    assert answer.status_code in (200, 201), answer.text
+    dataset_id: str = answer.json()["dataset_id"]
+    return dataset_id
+
+
+def test_a_firing_group_starts_one_retraining_that_waits_for_approval(
+    api: httpx.Client, dataset: str
+) -> None:
+    first = post_alert(api, alert_payload("ProdcatModelDrift", "2026-01-05T10:00:00Z"))
+    assert first.status_code == 201, first.text
+    run = first.json()["run"]
+    assert first.json()["started"] is True
+    assert run["kind"] == "retrain"
+    assert run["dataset_id"] == dataset
+    assert run["promote"] is False  # DATA_RETRAIN_REQUIRE_APPROVAL: the candidate stays challenger
+    try:
+        # Alertmanager repeats the group (repeat_interval, a restart): the same run.
+        again = post_alert(api, alert_payload("ProdcatModelDrift", "2026-01-05T10:00:00Z"))
+        assert again.status_code == 200, again.text
+        assert again.json()["started"] is False
+        assert again.json()["run"]["id"] == run["id"]
+        # Another group while this retraining is active: nothing new, one at a time.
+        other = post_alert(api, alert_payload("ProdcatAccuracyDrop", "2026-01-05T10:05:00Z"))
+        assert other.status_code == 200, other.text
+        assert other.json()["started"] is False
+        assert "one retraining runs at a time" in other.json()["reason"]
+        # The same through POST /runs: a conflict.
+        manual = api.post("/runs", json={"kind": "retrain"})
+        assert manual.status_code == 409, manual.text
+        resolved = post_alert(
+            api, alert_payload("ProdcatModelDrift", "2026-01-05T10:00:00Z", status="resolved")
+        )
+        assert resolved.json() == {
+            "started": False,
+            "reason": "the alert group is resolved",
+            "run": None,
+        }
+        assert [r["id"] for r in runs_of(api, "retrain")] == [run["id"]]
+    finally:
+        api.post(f"/runs/{run['id']}/cancel")
+    # A retraining that ended does not block the next episode; its replay still finds it.
+    assert (
+        post_alert(api, alert_payload("ProdcatModelDrift", "2026-01-05T10:00:00Z")).json()["run"][
+            "id"
+        ]
+        == run["id"]
+    )
+
+
+BAD_ALERTS: dict[str, tuple[Any, str | None, int, str]] = {
+    "no token": (alert_payload("A", "2026-01-05T10:00:00Z"), None, 401, "bearer token"),
+    "wrong token": (alert_payload("A", "2026-01-05T10:00:00Z"), "nope", 401, "bearer token"),
+    "not version 4": (
+        alert_payload("A", "2026-01-05T10:00:00Z") | {"version": "3"},
+        TOKEN,
+        422,
+        "version",
+    ),
+    "no alerts": (
+        alert_payload("A", "2026-01-05T10:00:00Z") | {"alerts": []},
+        TOKEN,
+        422,
+        "alerts",
+    ),
+    "no group key": (
+        {k: v for k, v in alert_payload("A", "2026-01-05T10:00:00Z").items() if k != "groupKey"},
+        TOKEN,
+        422,
+        "groupKey",
+    ),
+    "bad time": (alert_payload("A", "yesterday"), TOKEN, 422, "startsAt"),
+    "not an object": ([1, 2], TOKEN, 422, "invalid request"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ALERTS))
+def test_a_malformed_or_unauthorised_alert_starts_nothing(
+    api: httpx.Client, root: Path, case: str
+) -> None:
+    body, token, status, message = BAD_ALERTS[case]
+    before = [r["id"] for r in runs_of(api, "retrain")]
+    answer = post_alert(api, body, token)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    assert [r["id"] for r in runs_of(api, "retrain")] == before
+
+
+# ------------------------------------------------------------------------------------------------
+# The monitor report's gauges.
+# ------------------------------------------------------------------------------------------------
+
+REPORT: dict[str, Any] = {
+    "monitor_id": "mon-0123456789ab",
+    "created_at": "2026-01-05T10:00:00+00:00",
+    "model": {"name": "prodcat", "version": "3", "alias": "champion", "model_id": "m-0123456789ab"},
+    "window": {
+        "start": "2026-01-05T09:00:00+00:00",
+        "end": "2026-01-05T10:00:00+00:00",
+        "records": 1200,
+    },
+    "status": "drift",
+    "metrics": {"class_psi": 0.41, "estimated_accuracy": 0.83, "feedback_weighted_f1": None},
+    "class_shares": {"10": {"live": 0.2, "reference": 0.05}},
+    "per_class_recall": {},
+    "checks": [
+        {"name": "class_psi", "value": 0.41, "threshold": 0.2, "breached": True},
+        {"name": "oov_rate", "value": 0.1, "threshold": 0.3, "breached": False},
+    ],
+    "thresholds": {"class_psi": 0.2},
+}
+
+
+@pytest.fixture(scope="module")
+def reported(root: Path) -> Path:
+    folder = root / "monitoring"
+    folder.mkdir(exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps(REPORT), encoding="utf-8")
+    return folder
+
+
+def test_the_latest_report_is_served_as_gauges(api: httpx.Client, reported: Path) -> None:
+    text = api.get("/metrics").text
+    for line in (
+        'prodcat_monitor_metric{metric="class_psi",model_version="3"} 0.41',
+        'prodcat_monitor_metric{metric="estimated_accuracy",model_version="3"} 0.83',
+        'prodcat_monitor_check_breached{check="class_psi",model_version="3"} 1.0',
+        'prodcat_monitor_check_breached{check="oov_rate",model_version="3"} 0.0',
+        'prodcat_monitor_check_threshold{check="class_psi",model_version="3"} 0.2',
+        'prodcat_monitor_window_records{model_version="3"} 1200.0',
+        'prodcat_monitor_class_share{model_version="3",prdtypecode="10",which="live"} 0.2',
+        'prodcat_monitor_status{status="drift"} 1.0',
+        'prodcat_monitor_status{status="ok"} 0.0',
+        "prodcat_monitor_last_report_timestamp_seconds 1.7676072e+09",
+    ):
+        assert line in text, line
+    assert "feedback_weighted_f1" not in text  # null: not computable, no sample
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_a_real_prometheus_scrapes_the_monitor_gauges(
+    api: httpx.Client, reported: Path, tmp_path: Path
+) -> None:
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.skip("prometheus is not on PATH (Debian: apt-get install prometheus)")
+    target = str(api.base_url).removeprefix("http://").rstrip("/")
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "prodcat-api", "static_configs": [{"targets": [target]}]}],
+    }
+    (tmp_path / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        query = 'prodcat_monitor_check_breached{check="class_psi"}'
+        found: list[Any] = []
+        deadline = time.monotonic() + 60
+        with httpx.Client(trust_env=False, timeout=5) as http:
+            while not found and time.monotonic() < deadline:
+                time.sleep(1)
+                try:
+                    answer = http.get(
+                        f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}
+                    )
+                except httpx.TransportError:
+                    continue
+                if answer.status_code == 200:
+                    found = answer.json()["data"]["result"]
+        assert found, "Prometheus never scraped the monitor gauges"
+        [series] = found
+        assert series["metric"]["model_version"] == "3"
+        assert series["metric"]["job"] == "prodcat-api"
+        assert series["value"][1] == "1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_for(api: httpx.Client, run_id: str, timeout_s: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = api.get(f"/runs/{run_id}", params={"logs": 400}).json()
+        if run["state"] not in ("pending", "running"):
+            return run
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} still running after {timeout_s} s")
+
+
+SMALL = {"word_max_features": 5000, "char_max_features": 5000, "stack_folds": 0}
+
+
+def test_a_retrain_run_prepares_trains_and_evaluates_then_waits_for_a_person(
+    api: httpx.Client, dataset: str
+) -> None:
+    started = api.post("/runs", json={"kind": "retrain", "params": SMALL, "promote": True})
+    assert started.status_code == 201, started.text
+    run = wait_for(api, started.json()["id"])
+    assert run["state"] == "succeeded", run["logs_tail"]
+    outcome = run["outcome"]
+    # The three steps ran in order in one run: the model trained is the one evaluated.
+    assert outcome["model_id"].startswith("m-")
+    assert outcome["registry_version"]
+    assert outcome["gate"].startswith(("promoted", "not promoted"))
+    # Approval wins over the request: the gate decided, nothing moved.
+    assert run["promote"] is False
+    assert outcome["promoted"] is False

@@ -86,6 +86,29 @@ def import_(
 
 
 @data_app.command()
+def feedback(
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="CSV of true labels: prdtypecode and listing_id (the id the predictor "
+            "returned) or designation[,description].",
+        ),
+    ],
+) -> None:
+    """Store true labels of served listings (the same checks as POST /feedback)."""
+    from prodcat_data.feedback import read_feedback_csv, record_feedback
+
+    settings = DataSettings()
+    items = read_feedback_csv(file, settings)
+    receipt = record_feedback(items, settings, "cli", origin=f"{file.name}: row")
+    typer.echo(
+        f"stored {receipt.accepted:,} labels ({receipt.by_listing_id:,} by listing id, "
+        f"{receipt.by_text:,} by text) in {settings.feedback_dir}"
+    )
+
+
+@data_app.command()
 def preprocess(
     dataset: Annotated[str, typer.Option(help="Dataset id, or 'latest'.")] = "latest",
     val: Annotated[float, typer.Option(help="Validation fraction.")] = 0.1,
