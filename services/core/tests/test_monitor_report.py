@@ -35,7 +35,11 @@ def _report(status: str = "ok") -> MonitorReport:
 
 def test_write_then_read(tmp_path: Path) -> None:
     first, second = _report(), _report("drift")
-    folder = write_report(tmp_path, first, lambda p: p.write_bytes(b"png"))
+
+    def plot(path: Path) -> None:
+        path.write_bytes(b"png")
+
+    folder = write_report(tmp_path, first, plot)
     assert sorted(p.name for p in folder.iterdir()) == [REPORT_FILE, PLOT_FILE]
     write_report(tmp_path, second)
     assert read_report(folder / REPORT_FILE) == first
