@@ -477,3 +477,99 @@ def test_a_retrain_run_prepares_trains_and_evaluates_then_waits_for_a_person(
     # Approval wins over the request: the gate decided, nothing moved.
     assert run["promote"] is False
     assert outcome["promoted"] is False
+
+
+def answered_alerts(api: httpx.Client, status: str) -> float:
+    """How many webhook calls the API answered with `status` (its own request counter)."""
+    total = 0.0
+    for line in api.get("/metrics").text.splitlines():
+        if (
+            line.startswith("prodcat_api_requests_total{")
+            and 'route="/alerts/alertmanager"' in line
+            and f'status="{status}"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_a_real_alertmanager_starts_one_retraining_per_group(
+    api: httpx.Client, dataset: str, tmp_path: Path
+) -> None:
+    """Alertmanager (Debian's prometheus-alertmanager) routes a firing alert to the webhook with
+    the bearer token, then repeats it every few seconds: one retrain run, the repeats answered
+    with it."""
+    alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if alertmanager is None:
+        pytest.skip("Alertmanager is not on PATH (Debian: apt-get install prometheus-alertmanager)")
+    for run in runs_of(api, "retrain"):  # one retraining at a time: none may be active here
+        if run["state"] in ("pending", "running"):
+            api.post(f"/runs/{run['id']}/cancel")
+    before = {r["id"] for r in runs_of(api, "retrain")}
+    replayed_before = answered_alerts(api, "200")
+    webhook = f"{str(api.base_url).rstrip('/')}/alerts/alertmanager"
+    config = {
+        "route": {
+            "receiver": "prodcat-retrain",
+            "group_by": ["alertname"],
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": "3s",
+        },
+        "receivers": [
+            {
+                "name": "prodcat-retrain",
+                "webhook_configs": [
+                    {
+                        "url": webhook,
+                        "send_resolved": False,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "alertmanager.yml").write_text(json.dumps(config), encoding="utf-8")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            alertmanager,
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: list[dict[str, Any]] = []
+    try:
+        alert = [
+            {
+                "labels": {"alertname": "ProdcatModelDrift", "action": "retrain"},
+                "annotations": {"summary": "the last 2 monitor reports found drift"},
+                "startsAt": datetime.now(UTC).isoformat(),
+            }
+        ]
+        deadline = time.monotonic() + 60
+        with httpx.Client(trust_env=False, timeout=5) as http:
+            while time.monotonic() < deadline:
+                try:
+                    sent = http.post(f"http://127.0.0.1:{port}/api/v2/alerts", json=alert)
+                except httpx.TransportError:
+                    time.sleep(0.5)
+                    continue
+                assert sent.status_code == 200, sent.text
+                break
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.5)
+            started = [r for r in runs_of(api, "retrain") if r["id"] not in before]
+        assert started, "Alertmanager's notification started no retraining"
+        time.sleep(8)  # several repeat intervals: Alertmanager sends the group again
+        assert answered_alerts(api, "200") > replayed_before, "Alertmanager did not repeat"
+        after = [r for r in runs_of(api, "retrain") if r["id"] not in before]
+        assert [r["id"] for r in after] == [started[0]["id"]]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        for run in started:
+            api.post(f"/runs/{run['id']}/cancel")
