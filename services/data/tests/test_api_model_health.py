@@ -401,6 +401,16 @@ def _free_port() -> int:
         return port
 
 
+def start_daemon(
+    binary: str, folder: Path, config: dict[str, Any], *flags: str, port: int
+) -> subprocess.Popen[bytes]:
+    """Prometheus or Alertmanager on 127.0.0.1:`port` with `config` (JSON is YAML)."""
+    path = folder / f"{Path(binary).name}.yml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    argv = [binary, f"--config.file={path}", f"--web.listen-address=127.0.0.1:{port}", *flags]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def test_a_real_prometheus_scrapes_the_monitor_gauges(
     api: httpx.Client, reported: Path, tmp_path: Path
 ) -> None:
@@ -412,17 +422,9 @@ def test_a_real_prometheus_scrapes_the_monitor_gauges(
         "global": {"scrape_interval": "1s"},
         "scrape_configs": [{"job_name": "prodcat-api", "static_configs": [{"targets": [target]}]}],
     }
-    (tmp_path / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
     port = _free_port()
-    process = subprocess.Popen(
-        [
-            prometheus,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_daemon(
+        prometheus, tmp_path, config, f"--storage.tsdb.path={tmp_path / 'tsdb'}", port=port
     )
     try:
         query = 'prodcat_monitor_check_breached{check="class_psi"}'
@@ -528,18 +530,14 @@ def test_a_real_alertmanager_starts_one_retraining_per_group(
             }
         ],
     }
-    (tmp_path / "alertmanager.yml").write_text(json.dumps(config), encoding="utf-8")
     port = _free_port()
-    process = subprocess.Popen(
-        [
-            alertmanager,
-            f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = start_daemon(
+        alertmanager,
+        tmp_path,
+        config,
+        f"--storage.path={tmp_path / 'data'}",
+        "--cluster.listen-address=",
+        port=port,
     )
     started: list[dict[str, Any]] = []
     try:
