@@ -105,6 +105,7 @@ def test_the_retrain_job_runs_three_steps_in_one_pod() -> None:
         if r["action"] == "FailJob"
     ]
     assert sorted(fail_fast) == ["preprocess", "run", "train"]  # bad input is never retried
+    assert steps[2]["args"][-1] == "--no-promote"  # the CronJob's run: approval required
     assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "retrain"
 
 

@@ -26,6 +26,7 @@ from prodcat_core.inference_log import InferenceLogWriter, InferenceRecord, Mode
 from prodcat_core.text import listing_text
 from prodcat_data.api.app import create_app
 from prodcat_data.config import DataSettings
+from prodcat_data.runners.base import extract_outcome
 from prodcat_data.synthetic import write_challenge_files
 
 from .conftest import api_client
@@ -475,7 +476,7 @@ def test_a_retrain_run_prepares_trains_and_evaluates_then_waits_for_a_person(
     # The three steps ran in order in one run: the model trained is the one evaluated.
     assert outcome["model_id"].startswith("m-")
     assert outcome["registry_version"]
-    assert outcome["gate"].startswith(("promoted", "not promoted"))
+    assert outcome["gate"].startswith(("promoted", "not promoted", "passed, not promoted"))
     # Approval wins over the request: the gate decided, nothing moved.
     assert run["promote"] is False
     assert outcome["promoted"] is False
@@ -571,3 +572,23 @@ def test_a_real_alertmanager_starts_one_retraining_per_group(
         process.wait(timeout=30)
         for run in started:
             api.post(f"/runs/{run['id']}/cancel")
+
+
+def test_a_retrain_runs_outcome_reads_every_step() -> None:
+    """The outcome of a retrain run comes from its three steps' output: the trained model, its
+    registry version, the scores and the gate, also when the gate passed but approval kept it."""
+    log = [
+        "prepared pp-0123456789ab from ds-0123456789ab: train 480, val 60, test 60",
+        "trained m-0123456789ab (linear) in 3.1s: validation weighted F1 0.9100, macro F1 0.9000",
+        "registered as version 4 (models:/prodcat@challenger)",
+        "model      m-0123456789ab (linear, registry version 4)",
+        "test       weighted F1 0.9050  macro F1 0.8950  accuracy 0.9040  ECE 0.020  (60 rows)",
+        "gate       passed, not promoted (promotion was off): weighted F1 0.9050 >= 0.5",
+    ]
+    outcome = extract_outcome("retrain", log)
+    assert outcome["model_id"] == "m-0123456789ab"
+    assert outcome["registry_version"] == "4"
+    assert outcome["gate_passed"] is True
+    assert outcome["promoted"] is False
+    assert outcome["gate"].startswith("passed, not promoted")
+    assert outcome["metrics"]["test_weighted_f1"] == 0.905

@@ -94,6 +94,11 @@ environment, resources), so it cannot drift from them. Takes the root context. *
 {{- $rules = prepend $rules (dict "action" "FailJob" "onExitCodes" (dict "containerName" $step "operator" "In" "values" (list 2))) -}}
 {{- end }}
 {{- $_ := set $job.spec.podFailurePolicy "rules" $rules -}}
+{{- /* What the CronJob runs (the API's runner sets the args per run): evaluate the model just
+trained; with approval required, never promote. */ -}}
+{{- $evaluate := first $job.spec.template.spec.containers -}}
+{{- $promote := ternary "--no-promote" "--promote" $v.modelHealth.retrain.requireApproval -}}
+{{- $_ := set $evaluate "args" (list "evaluate" "--model" "latest" "--prepared" "latest" $promote) -}}
 {{- $preprocess := include "prodcat.retrainPreprocessContainer" . | fromYaml -}}
 {{- $_ := set $job.spec.template.spec "initContainers" (list $preprocess $trainContainer) -}}
 {{- toYaml $job -}}

@@ -119,7 +119,10 @@ _EVALUATED_MODEL = re.compile(
     r"^model\s+(?P<model>m-[0-9a-f]{12})\b(?:.*registry version (?P<version>[0-9]+))?"
 )
 _REGISTERED = re.compile(r"registered as version (?P<version>[0-9]+)")
-_GATE = re.compile(r"^gate\s+(?P<summary>(?P<verdict>promoted|not promoted)\b.*)$")
+# "passed, not promoted": the gate passed, promotion was off (--no-promote: approval required).
+_GATE = re.compile(
+    r"^gate\s+(?P<summary>(?P<verdict>promoted|not promoted|passed, not promoted)\b.*)$"
+)
 _NOW_CHAMPION = re.compile(r"^version (?P<version>[0-9]+) is now the champion\b")
 _MLFLOW_RUN = re.compile(
     r"\bmlflow[ _]run[ _:=]*(?:id[ :=]*)?(?P<run>[0-9a-f]{32})\b", re.IGNORECASE
@@ -180,7 +183,7 @@ def extract_outcome(kind: RunKind, lines: Iterable[str]) -> dict[str, Any]:
                 outcome["registry_version"] = m["version"]
         elif evaluating and (m := _GATE.match(line)):
             outcome["gate"] = m["summary"]
-            outcome["gate_passed"] = m["verdict"] == "promoted"
+            outcome["gate_passed"] = m["verdict"] in ("promoted", "passed, not promoted")
             outcome.setdefault("promoted", False)
         elif evaluating and _NOW_CHAMPION.match(line):
             outcome["promoted"] = True
