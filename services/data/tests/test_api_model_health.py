@@ -592,3 +592,23 @@ def test_a_retrain_runs_outcome_reads_every_step() -> None:
     assert outcome["promoted"] is False
     assert outcome["gate"].startswith("passed, not promoted")
     assert outcome["metrics"]["test_weighted_f1"] == 0.905
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"kind": "monitor"}, 404, "no version has the alias 'champion'"),
+        ({"kind": "monitor", "model": "models:/other@champion"}, 400, "registered model is"),
+        ({"kind": "monitor", "since": "forever"}, 422, "since"),
+        ({"kind": "retrain", "dataset_id": "ds-0123456789ab"}, 404, "not found"),
+        ({"kind": "retrain", "dataset_id": "../x"}, 422, "dataset_id"),
+    ],
+)
+def test_a_run_that_cannot_work_is_refused_before_it_starts(
+    api: httpx.Client, body: dict[str, Any], status: int, message: str
+) -> None:
+    before = [r["id"] for r in runs_of(api, body["kind"])]
+    answer = api.post("/runs", json=body)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    assert [r["id"] for r in runs_of(api, body["kind"])] == before

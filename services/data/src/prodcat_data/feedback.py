@@ -36,6 +36,7 @@ class FeedbackItem(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"listing_id": "0f3c2a9d5e7b4c1a8e6d2b0f9a7c5e3d", "prdtypecode": 2583},

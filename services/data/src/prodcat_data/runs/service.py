@@ -219,6 +219,7 @@ class RunService:
         """The record fields (stage arguments included) of a new run."""
         if isinstance(request, MonitorRequest):
             model = request.model or f"models:/{self.settings.registered_model}@champion"
+            self._check_monitored_model(model)
             params: dict[str, Any] = {"since": request.since}
             if request.min_records is not None:
                 params["min_records"] = request.min_records
@@ -265,6 +266,26 @@ class RunService:
             "promote": request.promote,
             "args": stage_args("evaluate", prepared_id, model=model_ref, promote=request.promote),
         }
+
+    def _check_monitored_model(self, model: str) -> None:
+        """The model a monitor run judges exists (404 before anything starts, as for evaluate):
+        an alias or version of the registered model, or an artifact id."""
+        if model.startswith("m-"):
+            models = model_store(self.settings.models_dir)
+            if models.root.is_dir():  # else the API does not see the store: the run checks
+                models.resolve(model)
+            return
+        name, _, ref = model.removeprefix("models:/").partition("@")
+        name, _, version = name.partition("/")
+        if name != self.settings.registered_model:
+            raise InvalidInputError(
+                f"model {model!r}: the registered model is {self.settings.registered_model!r}"
+            )
+        registry = self.registry()
+        if version:
+            registry.get_version(version)
+        elif registry.get_alias(ref) is None:
+            raise NotFoundError(f"model {model!r}: no version has the alias {ref!r}")
 
     def start(
         self, request: AnyRunRequest, idempotency_key: str | None = None

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from prodcat_core.errors import ConflictError, InvalidInputError
 from prodcat_data.api.context import ApiContext, get_context
@@ -38,17 +38,28 @@ class UnauthorizedError(InvalidInputError):
     status_code = 401
 
 
+def _timestamp(value: object) -> datetime:
+    """An RFC 3339 string, as Alertmanager sends it (not a number: strict like the document)."""
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string")  # noqa: TRY004 - pydantic wants ValueError
+    return datetime.fromisoformat(value)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+
+
 class _Camel(BaseModel):
-    # Alertmanager may add fields in later versions: unknown ones are ignored, known ones checked.
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # Alertmanager may add fields in later versions: unknown ones are ignored, known ones checked
+    # strictly (a number is not a string, a string not a number).
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, strict=True)
 
 
 class AlertmanagerAlert(_Camel):
     status: Literal["firing", "resolved"]
     labels: _LabelMap
     annotations: _LabelMap = Field(default_factory=dict)
-    starts_at: datetime = Field(alias="startsAt")
-    ends_at: datetime | None = Field(None, alias="endsAt")
+    starts_at: Timestamp = Field(alias="startsAt")
+    ends_at: Timestamp | None = Field(None, alias="endsAt")
     generator_url: str = Field("", alias="generatorURL", max_length=8192)
     fingerprint: str = Field("", max_length=64)
 
