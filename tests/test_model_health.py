@@ -254,6 +254,11 @@ def test_unshifted_windows_raise_no_alert(health: Health) -> None:
     assert model.profile is not None
     reports = [_report(health, model, health.windows[f"unshifted-{s}"]) for s in UNSHIFTED_SEEDS]
     assert all(r.window.records == WINDOW for r in reports)
+    # The margins, for whoever tunes the thresholds (pytest -s shows them).
+    for name in [c.name for c in reports[0].checks]:
+        values = [c.value for r in reports for c in r.checks if c.name == name]
+        worst = max((v for v in values if v is not None), default=None)
+        print(f"unshifted {name}: worst of 20 = {worst} (threshold {reports[0].thresholds[name]})")
     alerts = [(r.window.start, [c.name for c in r.breached]) for r in reports if r.breached]
     assert len(alerts) <= 1, alerts
     assert {r.status for r in reports} <= {"ok", "drift"}
@@ -267,6 +272,8 @@ def test_shifted_windows_are_flagged_on_every_seed(health: Health, shift: str) -
         report = _report(health, model, health.windows[f"{shift}-{seed}"])
         assert report.status == "drift", (seed, report.checks)
         assert expected in {c.name for c in report.breached}, (seed, report.checks)
+        value = next(c.value for c in report.checks if c.name == expected)
+        print(f"{shift} seed {seed}: {expected} = {value}")
 
 
 def test_feedback_f1_is_sklearns_on_the_same_rows(health: Health) -> None:

@@ -243,6 +243,12 @@ class InferenceLogWriter:
         )
         return self
 
+    def write(self, records: Sequence[InferenceRecord]) -> None:
+        """Writes records now, in the caller's thread (a batch job, which may wait for its
+        log: nothing is dropped for a full queue; a failed file is still counted)."""
+        if records:
+            self._write(list(records))
+
     def close(self, timeout: float = 30.0) -> None:
         """Writes everything queued, then stops the thread (waits at most `timeout` seconds)."""
         self._stop.set()

@@ -29,7 +29,7 @@ class MonitorSettings(TrackedServiceSettings):
         50_000, ge=100, description="texts whose words are checked for the OOV rate (a sample)"
     )
     class_psi: float = Field(0.25, gt=0, description="PSI of the predicted-class mix")
-    class_js: float = Field(0.2, gt=0, description="Jensen-Shannon distance of the class mix")
+    class_js: float = Field(0.25, gt=0, description="Jensen-Shannon distance of the class mix")
     confidence_psi: float = Field(0.25, gt=0, description="PSI of the confidence histogram")
     low_confidence_rise: float = Field(
         0.15, gt=0, description="rise of the share of answers below the low-confidence threshold"
