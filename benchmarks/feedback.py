@@ -2,7 +2,8 @@
 
 `POST /feedback` with a batch of labels by listing id, with the inference log unset (ids taken as
 given) and set to a log of N logged listings (every id looked up in the log's `listing_id` column
-over `DATA_FEEDBACK_LOOKBACK_DAYS`), and `POST /alerts/alertmanager` answering a resolved group
+over `DATA_FEEDBACK_LOOKBACK_DAYS`; the API reads each file once, so the first request, the max,
+pays for reading them all), and `POST /alerts/alertmanager` answering a resolved group
 (the webhook's own cost). Median and worst of `--requests` calls each; the
 log is generated (hour-partitioned Parquet files in the inference log's layout). Prints a table;
 writes benchmarks/results/feedback.json.

@@ -55,12 +55,18 @@ LOGGED_IDS = ("a" * 32, "b" * 32)
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("health")
     # The inference log of a predictor that answered two listings an hour ago.
+    log_listings(root, LOGGED_IDS, datetime.now(UTC) - timedelta(hours=1))
+    return root
+
+
+def log_listings(root: Path, listing_ids: tuple[str, ...], when: datetime) -> None:
+    """The predictor's inference log (its real writer) answering these listings at `when`."""
     model = ModelIdentity("prodcat", "3", "champion", "m-0123456789ab")
     with InferenceLogWriter(str(root / "inference-log"), rotate_seconds=0.1) as writer:
-        for listing_id in LOGGED_IDS:
+        for listing_id in listing_ids:
             writer.submit(
                 InferenceRecord(
-                    ts=datetime.now(UTC) - timedelta(hours=1),
+                    ts=when,
                     request_id="r1",
                     listing_id=listing_id,
                     model=model,
@@ -73,7 +79,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     latency_ms=3.0,
                 )
             )
-    return root
 
 
 def health_settings(root: Path, **overrides: object) -> DataSettings:
@@ -167,6 +172,18 @@ def test_feedback_by_listing_id_and_by_text_is_stored_whole(api: httpx.Client, r
     files = sorted((root / "data" / "feedback").rglob("*.parquet"))
     assert all(pq.read_metadata(f).num_rows for f in files)  # whole files only, no temp left
     assert not [p for p in (root / "data" / "feedback").rglob(".*")]
+
+
+def test_a_listing_logged_after_the_last_lookup_is_known(api: httpx.Client, root: Path) -> None:
+    """The API keeps the ids of the log's files it read (they never change): a file written
+    since is read at the next lookup."""
+    assert api.post("/feedback", json=[{"listing_id": LOGGED_IDS[1], "prdtypecode": 10}]).is_success
+    late = ("c" * 32,)
+    unknown = api.post("/feedback", json=[{"listing_id": late[0], "prdtypecode": 10}])
+    assert unknown.status_code == 404, unknown.text
+    log_listings(root, late, datetime.now(UTC))
+    known = api.post("/feedback", json=[{"listing_id": late[0], "prdtypecode": 10}])
+    assert known.status_code == 201, known.text
 
 
 BAD_FEEDBACK: dict[str, tuple[Any, int, str]] = {

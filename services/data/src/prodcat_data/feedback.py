@@ -10,16 +10,20 @@ the item and the reason, and nothing is written."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from prodcat_core.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 from prodcat_core.feedback import FeedbackLabel, FeedbackSource, append_feedback
-from prodcat_core.inference_log import read_inference_log, text_sha256
+from prodcat_core.inference_log import list_log_files, read_inference_log, text_sha256
 from prodcat_core.labels import CATEGORY_NAMES
 from prodcat_core.text import listing_text
 from prodcat_data.config import DataSettings
@@ -95,14 +99,52 @@ def _label(item: FeedbackItem, position: int, origin: str, settings: DataSetting
     return FeedbackLabel(text_sha256=text_sha256(text), prdtypecode=item.prdtypecode)
 
 
-def _check_known_ids(labels: Sequence[FeedbackLabel], settings: DataSettings) -> None:
+class LoggedListingIds:
+    """Which listing ids an inference log holds. A local log's files are immutable (written whole
+    under a temporary name, then renamed; never changed), so each file's `listing_id` column is
+    read once and kept: a lookup reads only the files that appeared since the last one. An object
+    store's log (s3://) is read on every lookup."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._columns: dict[str, pa.ChunkedArray] = {}
+        self._lock = threading.Lock()
+
+    def _arrays(self, since: datetime) -> list[pa.ChunkedArray]:
+        if "://" in self.uri and not self.uri.startswith("file://"):
+            table = read_inference_log(self.uri, start=since, columns=["listing_id"])
+            return [table.column("listing_id")]
+        files = list_log_files(self.uri, since)
+        with self._lock:
+            for gone in set(self._columns) - set(files):  # aged out of the lookback
+                del self._columns[gone]
+            for path in files:
+                if path not in self._columns:
+                    table = pq.read_table(path, columns=["listing_id"])
+                    self._columns[path] = table.column("listing_id")
+            return [self._columns[path] for path in files]
+
+    def unknown(self, ids: set[str], since: datetime) -> set[str]:
+        """The ids of `ids` that no file of the log since `since` (by hour) holds."""
+        wanted = pa.array(sorted(ids), pa.string())
+        found: set[str] = set()
+        for column in self._arrays(since):
+            found.update(column.filter(pc.is_in(column, value_set=wanted)).to_pylist())
+            if len(found) == len(ids):
+                break
+        return ids - found
+
+
+def _check_known_ids(
+    labels: Sequence[FeedbackLabel], settings: DataSettings, logged: LoggedListingIds | None
+) -> None:
     """With an inference log configured, every listing id must be one the predictor logged."""
     ids = {label.listing_id for label in labels if label.listing_id is not None}
     if not ids or settings.inference_log_uri is None:
         return
     since = datetime.now(UTC) - timedelta(days=settings.feedback_lookback_days)
-    logged = read_inference_log(settings.inference_log_uri, start=since, columns=["listing_id"])
-    unknown = sorted(ids - set(logged.column("listing_id").to_pylist()))
+    logged = logged or LoggedListingIds(settings.inference_log_uri)
+    unknown = sorted(logged.unknown(ids, since))
     if unknown:
         shown = ", ".join(unknown[:_SHOWN]) + (", …" if len(unknown) > _SHOWN else "")
         raise NotFoundError(
@@ -116,8 +158,10 @@ def record_feedback(
     settings: DataSettings,
     source: FeedbackSource,
     origin: str = "item",
+    logged: LoggedListingIds | None = None,
 ) -> FeedbackReceipt:
-    """Validates every item, then stores them all in one new file (or nothing)."""
+    """Validates every item, then stores them all in one new file (or nothing). `logged` keeps
+    the inference log's ids between calls (the API's); without it the log is read now."""
     if not items:
         raise InvalidInputError("no labels given")
     if len(items) > settings.max_feedback_items:
@@ -125,7 +169,7 @@ def record_feedback(
             f"{len(items)} labels, more than the limit of {settings.max_feedback_items} per batch"
         )
     labels = [_label(item, i, origin, settings) for i, item in enumerate(items)]
-    _check_known_ids(labels, settings)
+    _check_known_ids(labels, settings, logged)
     append_feedback(settings.feedback_dir, labels, source)
     by_id = sum(1 for label in labels if label.listing_id is not None)
     return FeedbackReceipt(accepted=len(labels), by_listing_id=by_id, by_text=len(labels) - by_id)

@@ -21,6 +21,7 @@ from prodcat_data.api.metrics import ApiMetrics, MetricsMiddleware
 from prodcat_data.api.monitor_metrics import MonitorReportCollector
 from prodcat_data.api.routes import alerts, datasets, feedback, health, runs
 from prodcat_data.config import DataSettings
+from prodcat_data.feedback import LoggedListingIds
 from prodcat_data.runners import make_runner
 from prodcat_data.runners.base import Runner
 from prodcat_data.runs.db import open_database
@@ -128,6 +129,9 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
             500: {"model": ErrorBody, "description": "unexpected error (logged)"},
         },
     )
+    if settings.inference_log_uri is not None:
+        # The log's ids, kept between feedback requests (its files never change once written).
+        app.state.logged_listing_ids = LoggedListingIds(settings.inference_log_uri)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=lambda: metrics)
     app.include_router(datasets.router)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from prodcat_data.api.context import ApiContext, get_context
@@ -32,6 +33,11 @@ Context = Annotated[ApiContext, Depends(get_context)]
     },
 )
 async def post_feedback(
-    items: Annotated[list[FeedbackItem], Body(max_length=1_000_000)], context: Context
+    items: Annotated[list[FeedbackItem], Body(max_length=1_000_000)],
+    request: Request,
+    context: Context,
 ) -> FeedbackReceipt:
-    return await run_in_threadpool(record_feedback, items, context.settings, "api")
+    logged = getattr(request.app.state, "logged_listing_ids", None)
+    return await run_in_threadpool(
+        functools.partial(record_feedback, items, context.settings, "api", logged=logged)
+    )
