@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-MEMBERS := core cli data train evaluate predict
+MEMBERS := core cli data train evaluate predict monitor
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 

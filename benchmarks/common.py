@@ -63,3 +63,21 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     document = portable({"machine": machine(), **payload})
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def work_env(work: Path, bin_dir: Path) -> dict[str, str]:
+    """This environment without prodcat/MLflow settings, every store under `work`, and the
+    venv's `prodcat` first on PATH: a benchmark's stages touch nothing outside its folder."""
+    prefixes = ("PREDICT_", "DATA_", "TRAIN_", "EVALUATE_", "MONITOR_", "MLFLOW_", "PROMETHEUS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(
+        DATA_DATASETS_DIR=str(work / "datasets"),
+        DATA_PREPARED_DIR=str(work / "prepared"),
+        TRAIN_PREPARED_DIR=str(work / "prepared"),
+        TRAIN_MODELS_DIR=str(work / "models"),
+        TRAIN_ARTIFACTS_DIR=str(work / "mlartifacts"),
+        MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlruns.db'}",
+        PRODCAT_LOG_LEVEL="WARNING",
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return env

@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
-from common import print_table, write_json
+from common import print_table, work_env, write_json
 from load import closed_loop
 from threads import measure, split_points
 
@@ -306,21 +306,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PREDICT_", "DATA_", "TRAIN_", "MLFLOW_", "PROMETHEUS_"))
-        }
-        env.update(
-            DATA_DATASETS_DIR=str(work / "datasets"),
-            DATA_PREPARED_DIR=str(work / "prepared"),
-            TRAIN_PREPARED_DIR=str(work / "prepared"),
-            TRAIN_MODELS_DIR=str(work / "models"),
-            TRAIN_ARTIFACTS_DIR=str(work / "mlartifacts"),
-            MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlruns.db'}",
-            PRODCAT_LOG_LEVEL="WARNING",
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        )
+        env = work_env(work, BIN)
         print("building the model…", file=sys.stderr)
         if args.model is not None:
             run_cli(env, work, "data", "generate", "--out", str(work / "raw"), "--rows", "1000")

@@ -609,6 +609,18 @@ class Platform:
             self._jobs[pod] = run_to_completion(self.sandbox.launch(objs, rc, pod))
         return self._jobs[pod]
 
+    def run_steps(self, objs: Sequence[Obj], where: str, pod: str) -> list[JobResult]:
+        """A Job of several steps (the retrain run): its init containers in order, then `run`,
+        each to completion, as the kubelet runs them in one pod."""
+        self.start_mlflow()
+        steps = [c for c in rendered_containers(objs) if c.where == where]
+        ordered = [c for c in steps if c.container["name"] != "run"]
+        ordered += [c for c in steps if c.container["name"] == "run"]
+        return [
+            run_to_completion(self.sandbox.launch(objs, rc, f"{pod}-{rc.container['name']}"))
+            for rc in ordered
+        ]
+
     def train(self) -> JobResult:
         return self.run_job(self.objs, f"ConfigMap/{RELEASE}-job-templates/train.yaml", "train")
 

@@ -49,6 +49,9 @@ FALLBACK = f"Deployment/{RELEASE}-predictor"
 TRAIN = f"ConfigMap/{RELEASE}-job-templates/train.yaml"
 EVALUATE = f"ConfigMap/{RELEASE}-job-templates/evaluate.yaml"
 CRONJOB = f"CronJob/{RELEASE}-retrain"
+MONITOR = f"ConfigMap/{RELEASE}-job-templates/monitor.yaml"
+MONITOR_CRONJOB = f"CronJob/{RELEASE}-monitor"
+RETRAIN = f"ConfigMap/{RELEASE}-job-templates/retrain.yaml"
 LISTING = {"designation": "Figurine Pop manga", "description": "Vinyle, 10 cm"}
 
 
@@ -213,6 +216,41 @@ def test_retraining_cronjob_completes(chart_platform: Platform) -> None:
     assert len(chart_platform.models()) == before + 1
 
 
+@pytest.mark.slow
+def test_monitor_job_template_and_cronjob_write_a_report(chart_platform: Platform) -> None:
+    """monitor.yaml and the monitor CronJob (scenario model-health): `prodcat monitor` on the
+    champion reads the inference log and the feedback labels and writes its report where the data
+    API serves it from (/artifacts/monitoring/latest.json). No traffic was logged here: the
+    report says so (not_enough_data) and the run still succeeds."""
+    chart_platform.champion()
+    objs = objects("model-health")
+    for where, pod in ((MONITOR, "monitor"), (MONITOR_CRONJOB, "monitor-cron")):
+        result = chart_platform.run_job(objs, where, pod)
+        latest = chart_platform.sandbox.host_path("/artifacts/monitoring", "-") / "latest.json"
+        assert latest.is_file(), result.output[-2000:]
+        report = json.loads(latest.read_text(encoding="utf-8"))
+        assert report["status"] == "not_enough_data", report
+        assert report["model"]["version"] == "1"
+
+
+@pytest.mark.slow
+def test_retrain_cronjob_prepares_trains_and_evaluates(chart_platform: Platform) -> None:
+    """The retraining CronJob of the model-health scenario (retraining.kind retrain: the retrain
+    run template, the same Job the API's runner creates): preprocess, train, then evaluate with
+    the gate, each step its own container of one pod; with approval required nothing moves."""
+    champion = chart_platform.champion()["version"]
+    before = len(chart_platform.models())
+    preprocess, train, evaluate = chart_platform.run_steps(
+        objects("model-health"), CRONJOB, "retrain-steps"
+    )
+    assert "already prepared" in preprocess.output or "prepared pp-" in preprocess.output
+    assert "registered as version" in train.output, train.output[-2000:]
+    assert "gate" in evaluate.output, evaluate.output[-2000:]
+    assert len(chart_platform.models()) == before + 1
+    assert "gate " in evaluate.output, evaluate.output[-2000:]
+    assert chart_platform.champion()["version"] == champion  # approval required: not promoted
+
+
 # Every container any scenario renders -> the test above that runs it as a process.
 PROCESS_TESTS: dict[tuple[str, str], Callable[[Platform], None]] = {
     (MLFLOW, "mlflow"): test_mlflow_container_serves_the_tracking_store,
@@ -222,6 +260,13 @@ PROCESS_TESTS: dict[tuple[str, str], Callable[[Platform], None]] = {
     (ISVC, "kserve-container"): test_inferenceservice_predictor_serves_the_champion,
     (FALLBACK, "predictor"): test_fallback_predictor_deployment_serves_the_champion,
     (CRONJOB, "run"): test_retraining_cronjob_completes,
+    (MONITOR, "run"): test_monitor_job_template_and_cronjob_write_a_report,
+    (MONITOR_CRONJOB, "run"): test_monitor_job_template_and_cronjob_write_a_report,
+    (RETRAIN, "preprocess"): test_retrain_cronjob_prepares_trains_and_evaluates,
+    (RETRAIN, "train"): test_retrain_cronjob_prepares_trains_and_evaluates,
+    (RETRAIN, "run"): test_retrain_cronjob_prepares_trains_and_evaluates,
+    (CRONJOB, "preprocess"): test_retrain_cronjob_prepares_trains_and_evaluates,
+    (CRONJOB, "train"): test_retrain_cronjob_prepares_trains_and_evaluates,
 }
 
 

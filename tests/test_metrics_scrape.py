@@ -27,7 +27,8 @@ from tests.processes import Platform, classify, predictions
 pytest_plugins = ["tests.processes"]
 
 RULES_TEST = Path(__file__).parent / "chart" / "fixtures" / "prometheus-rules-test.yaml"
-OWNERS = {"prodcat_api_": "api", "prodcat_predictor_": "predictor"}
+# The monitor's gauges are the data API's: it serves the latest report's values on its /metrics.
+OWNERS = {"prodcat_api_": "api", "prodcat_predictor_": "predictor", "prodcat_monitor_": "api"}
 # Labels Prometheus adds to every scraped series (the target's): not the services' to export.
 TARGET_LABELS = frozenset(
     {"namespace", "service", "job", "instance", "pod", "container", "endpoint"}
@@ -110,11 +111,37 @@ class Scrape:
         return sum(v for found, v in self.samples.get(name, []) if labels.items() <= found.items())
 
 
+def write_monitor_report(folder: Path) -> None:
+    """A `prodcat monitor` report where the API reads it (the monitor Job writes the same file:
+    tests/test_chart_processes.py), with every metric and every check the rules select."""
+    from prodcat_core.monitor_report import (
+        METRIC_NAMES,
+        Check,
+        ClassShare,
+        ModelRef,
+        MonitorReport,
+        Window,
+        write_report,
+    )
+
+    checks = ("class_psi", "estimated_accuracy_drop", "feedback_f1_drop", "oov_rise")
+    report = MonitorReport(
+        model=ModelRef(name="prodcat", version="1", alias="champion"),
+        window=Window(start=None, end=None, records=1000),
+        status="drift",
+        metrics=dict.fromkeys(METRIC_NAMES, 0.1),
+        class_shares={"10": ClassShare(live=0.2, reference=0.1)},
+        checks=[Check(name=c, value=0.3, threshold=0.2, breached=True) for c in checks],
+    )
+    write_report(folder, report)
+
+
 @pytest.fixture(scope="module")
 def scrapes(chart_platform: Platform) -> Iterator[dict[str, Scrape]]:
     """The API and the predictor of the defaults render, a few real requests each, one scrape
     each (then both stop)."""
     objs = objects(DEFAULTS)
+    write_monitor_report(chart_platform.sandbox.host_path("/artifacts/monitoring", "-"))
     with (
         chart_platform.serve(
             objs, f"InferenceService/{RELEASE}", "kserve-container", "scrape-isvc"
@@ -159,6 +186,7 @@ def test_every_rule_and_dashboard_metric_is_in_a_real_scrape(scrapes: dict[str, 
     used = {name for exprs in expressions().values() for e in exprs for name in NAME.findall(e)}
     assert used, "no prodcat_* name in the rules and dashboards"
     assert {owner(n) for n in used} == {"api", "predictor"}
+    assert any(n.startswith("prodcat_monitor_") for n in used), "no monitor gauge is read"
     missing = {}
     for name in sorted(used):
         scrape = scrapes[owner(name)]

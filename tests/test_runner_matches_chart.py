@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 
 from prodcat_data.config import DataSettings
-from prodcat_data.runners.base import stage_args
+from prodcat_data.runners.base import monitor_args, retrain_args, stage_args
 from prodcat_data.runners.kubernetes import (
     NAME_PLACEHOLDER,
     RUN_ID_LABEL,
@@ -20,6 +20,8 @@ from prodcat_data.runners.kubernetes import (
     build_job,
     check_job_template,
 )
+from prodcat_data.runners.supervise import split_steps
+from prodcat_data.runs.models import RUN_KINDS
 from tests.chart.scenarios import job_templates, named, objects, of_kind, scenario_names, values
 
 RUN_ID = "r-0123456789ab"
@@ -27,9 +29,9 @@ KINDS = ("train", "evaluate")
 
 
 def runner_job(template: dict[str, Any], kind: str, args: list[str]) -> dict[str, Any]:
-    assert kind in KINDS
+    [run_kind] = [k for k in RUN_KINDS if k == kind]
     checked = check_job_template(copy.deepcopy(template), f"{kind}.yaml")
-    return build_job(checked, "train" if kind == "train" else "evaluate", RUN_ID, args)
+    return build_job(checked, run_kind, RUN_ID, args)
 
 
 @pytest.mark.parametrize("scenario", scenario_names())
@@ -141,3 +143,60 @@ def test_the_api_may_do_what_the_runner_does() -> None:
     needed = {("batch", "jobs", v) for v in ("create", "get", "list", "watch", "delete")}
     needed |= {("", "pods", "get"), ("", "pods", "list"), ("", "pods/log", "get")}
     assert needed <= granted
+
+
+def _model_health_args(kind: str) -> list[str]:
+    if kind == "monitor":
+        return monitor_args("models:/prodcat@champion", "1h", 100)
+    return retrain_args("ds-0123456789ab", "linear", {"c": 0.5}, promote=False)
+
+
+def _with_args(job: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """`job` with its containers' args set to the run's steps (init containers first)."""
+    out = copy.deepcopy(job)
+    pod = out["spec"]["template"]["spec"]
+    containers = [*pod.get("initContainers", []), *pod["containers"]]
+    for container, step in zip(containers, split_steps(args), strict=True):
+        container["args"] = step
+    return out
+
+
+@pytest.mark.parametrize("kind", ["monitor", "retrain"])
+def test_model_health_runs_are_the_charts_jobs(kind: str) -> None:
+    """A monitor or retrain run started by the API is the chart's Job but for its name, run
+    labels and args; a retrain run's three steps land in preprocess, train and run, in order."""
+    template = job_templates(objects("model-health"))[kind]
+    args = _model_health_args(kind)
+    job = runner_job(template, kind, args)
+
+    kubernetes_validate.validate(job, "1.31", strict=True)
+    assert job["metadata"]["name"] == f"prodcat-{kind}-{RUN_ID}"
+    expected = _with_args(template, args)
+    expected["metadata"]["name"] = job["metadata"]["name"]
+    for meta in (expected["metadata"], expected["spec"]["template"]["metadata"]):
+        meta["labels"].update({RUN_ID_LABEL: RUN_ID, RUN_KIND_LABEL: kind})
+    assert job == expected
+    assert template["metadata"]["labels"]["app.kubernetes.io/component"] == kind
+    pod = job["spec"]["template"]["spec"]
+    if kind == "retrain":
+        steps = [c["args"][:2] for c in [*pod["initContainers"], *pod["containers"]]]
+        assert steps == [["data", "preprocess"], ["train", "--prepared"], ["evaluate", "--model"]]
+        assert pod["containers"][0]["args"][-1] == "--no-promote"
+
+
+@pytest.mark.parametrize(("kind", "cronjob"), [("monitor", "monitor"), ("retrain", "retrain")])
+def test_a_model_health_run_equals_its_cronjobs_job(kind: str, cronjob: str) -> None:
+    """The monitor CronJob and the retraining CronJob (retraining.kind retrain) run the Job the
+    API's runner creates for that kind, with the chart's default args."""
+    rendered = objects("model-health")
+    cron = named(rendered, "CronJob", f"prodcat-{cronjob}")["spec"]["jobTemplate"]
+    template = job_templates(rendered)[kind]
+    pod = cron["spec"]["template"]["spec"]
+    steps = [c["args"] for c in [*pod.get("initContainers", []), *pod["containers"]]]
+    args = [a for step in steps for a in [*step, ";"]][:-1]
+    job = runner_job(template, kind, args)
+    assert job["spec"]["template"]["spec"] == pod
+    assert {k: v for k, v in job["spec"].items() if k != "template"} == {
+        k: v for k, v in cron["spec"].items() if k != "template"
+    }
+    assert cron["metadata"]["labels"].items() <= job["metadata"]["labels"].items()

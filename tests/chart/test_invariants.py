@@ -140,7 +140,7 @@ def test_security_context_on_every_pod_and_container(scenario: str) -> None:
 
 def _expected_images(vals: dict[str, Any]) -> set[str]:
     out = set()
-    for key in ("data", "train", "evaluate", "predict", "mlflow"):
+    for key in ("data", "train", "evaluate", "predict", "monitor", "mlflow"):
         img = vals["images"][key]
         if img["digest"]:
             out.add(f"{img['repository']}@{img['digest']}")
@@ -283,8 +283,10 @@ def test_cronjob_runs_exactly_the_runner_train_job(scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_job_templates_are_complete_run_jobs(scenario: str) -> None:
     templates = job_templates(objects(scenario))
-    assert set(templates) == {"train", "evaluate"}
-    for stage, job in templates.items():
+    model_health = {"monitor", "retrain"} if values(scenario)["modelHealth"]["enabled"] else set()
+    assert set(templates) == {"train", "evaluate"} | model_health
+    # The retrain Job (three steps in one pod) is checked in test_model_health.py.
+    for stage, job in ((k, v) for k, v in templates.items() if k != "retrain"):
         assert job["apiVersion"] == "batch/v1"
         assert job["kind"] == "Job"
         assert job["metadata"]["name"] == "RUN_NAME"
@@ -734,6 +736,9 @@ def test_the_data_api_runner_builds_valid_jobs_from_the_rendered_templates(
     templates = runner.load_job_templates(tmp_path)
     for stage, template in templates.items():
         args = [stage, "--prepared", "pp-0123456789ab"]
+        if stage == "retrain":
+            base = pytest.importorskip("prodcat_data.runners.base")
+            args = base.retrain_args("ds-0123456789ab", "linear", {}, promote=False)
         job = runner.build_job(template, stage, "r-0123456789ab", args)
         validation.validate_builtin(job)
         assert job["metadata"]["name"] == f"prodcat-{stage}-r-0123456789ab"
@@ -746,7 +751,11 @@ def test_the_data_api_runner_builds_valid_jobs_from_the_rendered_templates(
             for label in ("prodcat.io/run-id", "prodcat.io/run-kind"):
                 del meta["labels"][label]
         rendered = job_templates(objects(scenario))[stage]
-        back["spec"]["template"]["spec"]["containers"][0]["args"] = rendered["spec"]["template"][
-            "spec"
-        ]["containers"][0]["args"]
+        for key in ("initContainers", "containers"):
+            for built, original in zip(
+                back["spec"]["template"]["spec"].get(key, []),
+                rendered["spec"]["template"]["spec"].get(key, []),
+                strict=True,
+            ):
+                built["args"] = original["args"]
         assert back == rendered

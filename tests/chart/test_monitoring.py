@@ -28,6 +28,21 @@ EXTERNAL_SERIES = {
 }
 
 
+# A `prodcat monitor` report (the contract's latest.json) with every kind of value.
+MONITOR_REPORT: dict[str, Any] = {
+    "monitor_id": "mon-0123456789ab",
+    "created_at": "2026-01-05T10:00:00+00:00",
+    "model": {"name": "prodcat", "version": "3", "alias": "champion", "model_id": "m-0123456789ab"},
+    "window": {"start": None, "end": None, "records": 1200},
+    "status": "drift",
+    "metrics": {"class_psi": 0.41},
+    "class_shares": {"10": {"live": 0.2, "reference": 0.05}},
+    "per_class_recall": {},
+    "checks": [{"name": "class_psi", "value": 0.41, "threshold": 0.2, "breached": True}],
+    "thresholds": {"class_psi": 0.2},
+}
+
+
 def declared_metrics() -> dict[str, dict[str, Any]]:
     """Metric name -> its declaration (type, labels, help[, buckets]), for every service."""
     doc = yaml.safe_load(METRICS_FILE.read_text(encoding="utf-8"))
@@ -53,7 +68,7 @@ def test_metric_names_follow_the_conventions() -> None:
     metrics = declared_metrics()
     assert metrics, METRICS_FILE
     for name, m in metrics.items():
-        assert re.fullmatch(r"prodcat_(predictor|api)_[a-z0-9_]+", name), name
+        assert re.fullmatch(r"prodcat_(predictor|api|monitor)_[a-z0-9_]+", name), name
         assert m["type"] in {"counter", "gauge", "histogram"}, name
         assert (m["type"] == "counter") == name.endswith("_total"), name
         assert m["help"], name
@@ -139,7 +154,12 @@ def test_service_monitors_select_the_metric_services(scenario: str) -> None:
 def test_dashboards_are_grafana_configmaps() -> None:
     objs = objects("monitoring")
     files = sorted(p.name for p in (CHART_DIR / "files" / "dashboards").glob("*.json"))
-    assert files == ["prodcat-api.json", "prodcat-predictor.json", "prodcat-runs.json"]
+    assert files == [
+        "prodcat-api.json",
+        "prodcat-model-health.json",
+        "prodcat-predictor.json",
+        "prodcat-runs.json",
+    ]
     for name in files:
         cm = named(objs, "ConfigMap", f"prodcat-dashboard-{name.removesuffix('.json')}")
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -188,7 +208,7 @@ def _registered(registry: Any, wrappers: list[Any]) -> dict[str, tuple[str, set[
     return out
 
 
-def test_declared_metrics_are_what_the_services_register() -> None:
+def test_declared_metrics_are_what_the_services_register(tmp_path: Path) -> None:
     """metrics.yaml against the services' own metric objects (a colleague's scrape test checks a
     live /metrics the same way)."""
     predict = pytest.importorskip("prodcat_predict.metrics", reason="prodcat-predict not installed")
@@ -199,6 +219,12 @@ def test_declared_metrics_are_what_the_services_register() -> None:
     api_metrics = api.ApiMetrics(lambda: {"running": 1}, lambda: {10: 5})
     registered = _registered(registry, list(vars(predictor).values()))
     registered |= _registered(api_metrics.registry, list(vars(api_metrics).values()))
+    # The monitor's gauges exist once a report does: one with every kind of sample.
+    monitor = pytest.importorskip("prodcat_data.api.monitor_metrics")
+    (tmp_path / monitor.LATEST_FILE).write_text(json.dumps(MONITOR_REPORT), encoding="utf-8")
+    monitor_registry = prometheus_client.CollectorRegistry()
+    monitor_registry.register(monitor.MonitorReportCollector(tmp_path))
+    registered |= _registered(monitor_registry, [])
     declared = {n: (m["type"], set(m["labels"])) for n, m in declared_metrics().items()}
     buckets = declared_metrics()["prodcat_predictor_confidence"]["buckets"]
     assert tuple(buckets) == tuple(predict.CONFIDENCE_BUCKETS)

@@ -296,6 +296,8 @@ spec:
               valueFrom:
                 fieldRef:
                   fieldPath: metadata.labels['batch.kubernetes.io/job-name']
+            {{- else if eq $stage "monitor" }}
+            {{- include "prodcat.monitorEnv" $ctx | nindent 12 }}
             {{- else }}
             - name: EVALUATE_PREPARED_DIR
               value: /data/prepared

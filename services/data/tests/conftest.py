@@ -3,6 +3,7 @@ a tree digest to prove a store unchanged, and a real HTTP server on 127.0.0.1.""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -11,6 +12,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -152,3 +154,15 @@ def _prepare_via_api(api: httpx.Client, folder: Path, rows: int, seed: int) -> s
 @pytest.fixture(scope="session")
 def prepare_via_api() -> Callable[[httpx.Client, Path, int, int], str]:
     return _prepare_via_api
+
+
+@contextlib.contextmanager
+def api_client(app: Any) -> Iterator[httpx.Client]:
+    """A client of `app` served for real by uvicorn on 127.0.0.1 (a free port)."""
+    from prodcat_data.api.server import serve_in_thread
+
+    with (
+        serve_in_thread(app) as url,
+        httpx.Client(base_url=url, timeout=60, trust_env=False) as client,
+    ):
+        yield client

@@ -2,7 +2,8 @@
 app on 127.0.0.1: no request, however odd, gets a 5xx, and answers match the document.
 
 The stores are empty, so no generated request can start a process: a run needs an existing
-prepared dataset (404 otherwise) and a promotion an existing registry version."""
+prepared dataset (404 otherwise), a retrain run a dataset, a monitor run a registered model version
+and a promotion an existing registry version; retraining on alerts is off."""
 
 from __future__ import annotations
 

@@ -199,6 +199,23 @@ def test_missing_templates_are_a_clear_error(tmp_path: Any) -> None:
         load_job_templates(tmp_path)
 
 
+def test_model_health_runs_need_their_templates(runner: KubernetesRunner) -> None:
+    """monitor.yaml and retrain.yaml exist only with the chart's modelHealth.enabled: without
+    them those runs cannot start (a 503 saying why), the others still can."""
+    assert set(runner.templates) == {"train", "evaluate"}
+    for kind in ("monitor", "retrain"):
+        with pytest.raises(JobTemplateError, match=r"modelHealth\.enabled"):
+            runner.build(RUN_ID, kind, [kind])
+
+
+def test_a_run_of_several_steps_needs_as_many_containers() -> None:
+    """A retrain run's steps fill the init containers, then `run`; a template with another
+    number of containers is refused rather than run with a step missing."""
+    job = template("retrain")
+    with pytest.raises(JobTemplateError, match="3 step"):
+        build_job(job, "retrain", RUN_ID, ["data", "preprocess", ";", "train", ";", "evaluate"])
+
+
 # Its state, from real V1Job objects -----------------------------------------------------------
 
 T0 = datetime(2025, 1, 1, 10, 0, tzinfo=UTC)

@@ -250,3 +250,18 @@ def _scrape(url: str, name: str) -> dict[str, float]:
 @pytest.fixture(scope="session")
 def scrape() -> Scrape:
     return _scrape
+
+
+@pytest.fixture
+def server_process(built_model: BuiltModel, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Like `start_server`, but hands over the `Server` (for tests that signal or kill it)."""
+    started: list[Server] = []
+
+    def start(**settings: str) -> Server:
+        srv = Server(built_model, tmp_path / f"server-{len(started)}.log", **settings)
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()

@@ -98,3 +98,29 @@ def test_serve_refuses_bad_settings_at_once(
     done = prodcat({**cli_env, **env}, tmp_path, "predict", "serve", "--port", "1")
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_batch_writes_the_inference_log(
+    cli_env: dict[str, str], artifact: Path, tmp_path: Path
+) -> None:
+    from prodcat_core.inference_log import read_inference_log
+
+    src, out, log = tmp_path / "in.parquet", tmp_path / "out.parquet", tmp_path / "log"
+    LISTINGS.to_parquet(src, index=False)
+    done = prodcat(
+        cli_env, tmp_path, "predict", "batch", "--input", str(src), "--output", str(out),
+        "--model", str(artifact), "--inference-log", str(log),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "inference log: 3 records" in done.stdout  # the row without text is no answer
+    result = pd.read_parquet(out)
+    rows = read_inference_log(str(log)).to_pylist()
+    assert {r["source"] for r in rows} == {"batch"}
+    assert {r["model_id"] for r in rows} == {artifact.name}
+    by_id = {r["listing_id"]: r for r in rows}
+    for listing_id, code in zip(result["listing_id"], result["prdtypecode"], strict=True):
+        if pd.isna(code):
+            assert listing_id not in by_id
+        else:
+            assert by_id[listing_id]["prdtypecode"] == code
+    assert sorted(r["truncated"] for r in rows) == [False, False, True]

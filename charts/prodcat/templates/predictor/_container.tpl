@@ -28,6 +28,7 @@ Takes (dict "ctx" $ "name" "kserve-container"). */}}
     - name: STORAGE_URI
       value: {{ $p.storageUri | quote }}
     {{- end }}
+    {{- include "prodcat.predictorInferenceLogEnv" $ctx | nindent 4 }}
     {{- with $p.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -56,4 +57,5 @@ Takes (dict "ctx" $ "name" "kserve-container"). */}}
   {{- include "prodcat.containerSecurityContext" $ctx | nindent 2 }}
   volumeMounts:
     {{- include "prodcat.tmpVolumeMount" $ctx | nindent 4 }}
+    {{- include "prodcat.predictorInferenceLogMount" $ctx | nindent 4 }}
 {{- end -}}

@@ -48,6 +48,32 @@ class SourceFile(BaseModel):
     bytes: int
 
 
+class LabelConflict(BaseModel):
+    """A listing of an appended file that the base dataset holds under another label."""
+
+    id: int = Field(description="the row's id in the appended X/Y files")
+    base_id: int = Field(description="the id of the same listing in the base dataset")
+    productid: int
+    base_prdtypecode: int
+    new_prdtypecode: int
+
+
+class AppendSummary(BaseModel):
+    """How a version made by appending labelled files to a base version came about: base rows
+    are kept as they are; an appended row that repeats a base listing (same designation,
+    description, productid and imageid) is dropped, and reported when its label differs."""
+
+    base_dataset_id: str
+    rows_in: int = Field(description="rows of the appended files")
+    rows_added: int
+    duplicates_dropped: int = Field(description="rows already in the base with the same label")
+    conflicts: int = Field(description="rows already in the base under another label (dropped)")
+    conflict_examples: list[LabelConflict] = Field(
+        default_factory=list, description="the first conflicts, at most 100"
+    )
+    id_offset: int = Field(description="an appended row's id is id_offset + its id in the file")
+
+
 class DatasetManifest(BaseModel):
     schema_version: int = SCHEMA_VERSION
     dataset_id: str
@@ -57,6 +83,9 @@ class DatasetManifest(BaseModel):
     class_counts: dict[int, int]
     empty_descriptions: int
     sources: list[SourceFile]
+    appended: AppendSummary | None = Field(
+        None, description="set when this version is a base version plus appended files"
+    )
 
 
 class SplitParams(BaseModel):

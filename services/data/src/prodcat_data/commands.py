@@ -48,20 +48,64 @@ def import_(
         str, typer.Option("--x", help="X file (designation, description, …): path or URL.")
     ],
     y: Annotated[str, typer.Option("--y", help="Y file (prdtypecode): path or URL.")],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Append to this dataset (ds-… or 'latest'): the new version is its rows plus "
+            "these files' (duplicates dropped, conflicting labels reported)."
+        ),
+    ] = None,
 ) -> None:
     """Validate the challenge's X/Y files and store them as an immutable dataset version."""
     from prodcat_data.importer import import_dataset
 
-    result = import_dataset(x, y, DataSettings())
+    result = import_dataset(x, y, DataSettings(), base=base)
     m = result.manifest
     kind = "synthetic " if m.synthetic else ""
-    if result.created:
+    if result.created and m.appended is not None:
+        a = m.appended
+        typer.echo(
+            f"imported {result.dataset_id} = {a.base_dataset_id} + {a.rows_added:,} new rows: "
+            f"{m.n_rows:,} {kind}rows, {len(m.class_counts)} classes; dropped "
+            f"{a.duplicates_dropped:,} duplicates and {a.conflicts:,} conflicting labels "
+            f"-> {result.path}"
+        )
+        for c in a.conflict_examples:
+            typer.echo(
+                f"conflict: row id {c.id} (productid {c.productid}) is labelled "
+                f"{c.new_prdtypecode}, {a.base_dataset_id} id {c.base_id} has {c.base_prdtypecode}"
+                " (kept)"
+            )
+    elif result.created:
         typer.echo(
             f"imported {result.dataset_id}: {m.n_rows:,} {kind}rows, {len(m.class_counts)} classes "
             f"-> {result.path}"
         )
     else:
         typer.echo(f"{result.dataset_id} is already imported from the same files: nothing to do")
+
+
+@data_app.command()
+def feedback(
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="CSV of true labels: prdtypecode and listing_id (the id the predictor "
+            "returned) or designation[,description].",
+        ),
+    ],
+) -> None:
+    """Store true labels of served listings (the same checks as POST /feedback)."""
+    from prodcat_data.feedback import read_feedback_csv, record_feedback
+
+    settings = DataSettings()
+    items = read_feedback_csv(file, settings)
+    receipt = record_feedback(items, settings, "cli", origin=f"{file.name}: row")
+    typer.echo(
+        f"stored {receipt.accepted:,} labels ({receipt.by_listing_id:,} by listing id, "
+        f"{receipt.by_text:,} by text) in {settings.feedback_dir}"
+    )
 
 
 @data_app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from prodcat_core.settings import TrackedServiceSettings
@@ -100,6 +100,44 @@ class DataSettings(TrackedServiceSettings):
         ge=1,
         description="most runs pending or running at once, over every API replica; one more is "
         "refused with 429 until one finishes",
+    )
+
+    # Model health: feedback labels, the monitor's reports, the retraining trigger.
+    feedback_dir: Path = Field(
+        Path("data/feedback"), description="store of feedback labels (POST /feedback)"
+    )
+    inference_log_uri: str | None = Field(
+        None,
+        description="the predictor's inference log (folder or s3://): feedback by listing id is "
+        "checked against it; unset, ids are taken as given",
+    )
+    feedback_lookback_days: float = Field(
+        30.0, gt=0, description="how far back in the inference log a listing id is looked up"
+    )
+    max_feedback_items: int = Field(
+        10_000, ge=1, le=1_000_000, description="most labels in one POST /feedback"
+    )
+    monitoring_dir: Path | None = Field(
+        Path("monitoring"),
+        description="where `prodcat monitor` writes its reports: /metrics serves the gauges of "
+        "its latest.json",
+    )
+    retrain_on_alert: bool = Field(
+        False,
+        description="let POST /alerts/alertmanager start a retrain run per firing alert group",
+    )
+    retrain_require_approval: bool = Field(
+        False,
+        description="retrain runs never promote: the candidate stays challenger until a person "
+        "runs `prodcat models promote`",
+    )
+    alert_webhook_token: SecretStr | None = Field(
+        None,
+        description="bearer token Alertmanager must send to POST /alerts/alertmanager (no "
+        "default; unset, only the NetworkPolicy protects the route)",
+    )
+    retrain_family: Literal["linear", "transformer"] = Field(
+        "linear", description="model family of retrain runs started by an alert"
     )
 
     def database(self) -> str:

@@ -31,6 +31,7 @@ from prodcat_core.datasets import (
 from prodcat_core.errors import InvalidInputError, PayloadTooLargeError
 from prodcat_core.labels import CATEGORY_NAMES
 from prodcat_core.store import MANIFEST, write_json_atomic
+from prodcat_data.append import append_rows, load_base
 from prodcat_data.config import DataSettings
 from prodcat_data.sources import LocalFile, fetch
 
@@ -96,8 +97,16 @@ def _where(file: LocalFile, frame: pd.DataFrame, position: int) -> str:
     return f"{file.name}: row {position + 1} (id {frame.index[position]})"
 
 
-def _read_csv(file: LocalFile, columns: tuple[str, ...], settings: DataSettings) -> pd.DataFrame:
-    """Reads one challenge file as strings, indexed by its unnamed first column."""
+def _read_csv(
+    file: LocalFile,
+    columns: tuple[str, ...],
+    settings: DataSettings,
+    *,
+    exact_for: str | None = None,
+) -> pd.DataFrame:
+    """Reads one challenge file as strings, indexed by its unnamed first column. With `exact_for`
+    (a base dataset id) the file must have exactly these columns: a column the base does not hold
+    would be lost silently."""
     _check_utf8(file)
     try:
         frame = pd.read_csv(
@@ -118,6 +127,13 @@ def _read_csv(file: LocalFile, columns: tuple[str, ...], settings: DataSettings)
     if missing:
         raise InvalidInputError(
             f"{file.name}: missing column(s) {', '.join(missing)}; found {', '.join(header[1:])}"
+            + (f" (the columns of the base dataset {exact_for})" if exact_for else "")
+        )
+    extra = [str(c) for c in header[1:] if c not in columns]
+    if exact_for and extra:
+        raise InvalidInputError(
+            f"{file.name}: column(s) {', '.join(extra)} are not in the base dataset {exact_for} "
+            f"(its columns: {', '.join(columns)}); import the files as a new dataset instead"
         )
     if frame.empty:
         raise InvalidInputError(f"{file.name}: has a header but no rows")
@@ -231,9 +247,11 @@ def _is_synthetic(x_file: LocalFile, y_file: LocalFile) -> bool:
     )
 
 
-def dataset_id_for(x_sha256: str, y_sha256: str) -> str:
-    """Same inputs, same id: importing them again is a no-op."""
-    digest = hashlib.sha256(f"{SCHEMA_VERSION}:{x_sha256}:{y_sha256}".encode()).hexdigest()
+def dataset_id_for(x_sha256: str, y_sha256: str, base_id: str | None = None) -> str:
+    """Same inputs, same id: importing them again is a no-op. Appending to a base is another
+    input: the same files on another base make another version."""
+    key = f"{SCHEMA_VERSION}:{x_sha256}:{y_sha256}" + (f":{base_id}" if base_id else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"ds-{digest[:12]}"
 
 
@@ -245,13 +263,18 @@ def import_dataset(
     source_labels: tuple[str, str] | None = None,
     follow_redirects: bool = True,
     connect_to: Mapping[str, str] | None = None,
+    base: str | None = None,
 ) -> ImportResult:
     """Fetches, validates and stores one X/Y pair; returns the (possibly existing) version.
 
     `source_labels` replace the recorded sources (an upload's temporary path means nothing to a
     reader of the manifest); for URLs whose host the caller vetted, `follow_redirects=False` and
-    `connect_to` maps each URL to the address that was checked, which the download connects to."""
+    `connect_to` maps each URL to the address that was checked, which the download connects to.
+    `base` (a dataset id or `latest`) makes the new version that dataset's rows plus these files'
+    (`prodcat_data.append`)."""
     store = dataset_store(settings.datasets_dir)
+    base_version = load_base(store, base) if base is not None else None
+    base_id = base_version[0] if base_version else None
     with tempfile.TemporaryDirectory(prefix="prodcat-import-") as work:
         x_file, y_file = (
             fetch(
@@ -268,7 +291,7 @@ def import_dataset(
         if source_labels is not None:
             x_file = replace(x_file, source=source_labels[0])
             y_file = replace(y_file, source=source_labels[1])
-        dataset_id = dataset_id_for(x_file.sha256, y_file.sha256)
+        dataset_id = dataset_id_for(x_file.sha256, y_file.sha256, base_id)
         if store.exists(dataset_id):
             logger.info(
                 "dataset %s already imported from the same files: nothing to do", dataset_id
@@ -277,18 +300,29 @@ def import_dataset(
             manifest = DatasetManifest.model_validate(store.manifest(dataset_id))
             return ImportResult(dataset_id, False, manifest, store.path(dataset_id))
 
-        x = _validate_x(x_file, _read_csv(x_file, X_COLUMNS, settings), settings)
-        y = _read_csv(y_file, Y_COLUMNS, settings)
+        x = _validate_x(x_file, _read_csv(x_file, X_COLUMNS, settings, exact_for=base_id), settings)
+        y = _read_csv(y_file, Y_COLUMNS, settings, exact_for=base_id)
         codes = _validate_y(y_file, y)
         _check_ids_match(x_file, x, y_file, y)
 
         rows = x.join(codes.rename("prdtypecode")).sort_index().reset_index()
         rows["description"] = rows["description"].where(rows["description"].str.strip() != "", None)
+        appended = None
+        synthetic = _is_synthetic(x_file, y_file)
+        if base_version is not None:
+            _, base_manifest, base_rows = base_version
+            rows, appended = append_rows(base_manifest.dataset_id, base_rows, rows)
+            synthetic = synthetic or base_manifest.synthetic
+            if len(rows) > settings.max_rows:
+                raise PayloadTooLargeError(
+                    f"{base_manifest.dataset_id} + {x_file.name}: {len(rows)} rows, more than the "
+                    f"limit of {settings.max_rows}"
+                )
         counts = rows["prdtypecode"].value_counts().sort_index()
         manifest = DatasetManifest(
             dataset_id=dataset_id,
             created_at=datetime.now(UTC),
-            synthetic=_is_synthetic(x_file, y_file),
+            synthetic=synthetic,
             n_rows=len(rows),
             class_counts=dict(zip(counts.index.astype(int).tolist(), counts.tolist(), strict=True)),
             empty_descriptions=int(rows["description"].isna().sum()),
@@ -308,6 +342,7 @@ def import_dataset(
                     bytes=y_file.bytes,
                 ),
             ],
+            appended=appended,
         )
 
         def build(tmp: Path) -> None:

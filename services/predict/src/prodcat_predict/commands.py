@@ -87,6 +87,13 @@ def batch(
     ],
     model: Annotated[str, typer.Option(help=MODEL_HELP)] = "latest",
     chunk_rows: Annotated[int, typer.Option(min=1, help="Listings per model call.")] = 1024,
+    inference_log: Annotated[
+        str | None,
+        typer.Option(
+            help="Also append the answers to this inference log (folder or s3://), source "
+            "'batch'; the output then gets a listing_id column."
+        ),
+    ] = None,
 ) -> None:
     """Predict every listing of a file; the other columns are kept, predictions appended."""
     from prodcat_predict.batch_predict import predict_frame, read_listings, write_predictions
@@ -98,12 +105,32 @@ def batch(
     out, summary = predict_frame(
         frame, loaded, max_chars=settings.max_text_chars, chunk_rows=chunk_rows
     )
-    write_predictions(out, output)
     seconds = time.perf_counter() - started
+    if inference_log:
+        _log_batch(inference_log, frame, out, loaded, settings, seconds)
+    write_predictions(out, output)
     typer.echo(
         f"predicted {summary.rows:,} listings with {loaded.metadata.model_id} in {seconds:.1f}s "
         f"({summary.empty} without text, {summary.truncated} truncated) -> {output}"
     )
+
+
+def _log_batch(
+    uri: str, frame: Any, out: Any, loaded: LoadedModel, settings: PredictSettings, seconds: float
+) -> None:
+    from prodcat_predict.batch_log import log_batch
+
+    written = log_batch(
+        uri,
+        frame,
+        out,
+        loaded,
+        max_chars=settings.max_text_chars,
+        seconds=seconds,
+        keep_text=settings.inference_log_text == "full",
+        model_name=settings.model_name,
+    )
+    typer.echo(f"inference log: {written:,} records -> {uri}")
 
 
 @predict_app.command()

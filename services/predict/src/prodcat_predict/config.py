@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -115,6 +116,27 @@ class PredictSettings(ServiceSettings):
         None,
         validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
         description="prometheus-client multiprocess folder; created when workers > 1 and unset",
+    )
+
+    # The inference log (issue #12): every answered listing, or a sample, to Parquet.
+    inference_log_uri: str = Field(
+        "",
+        description="where the inference log goes: a folder or s3://bucket/prefix; empty: off",
+    )
+    inference_log_sample: float = Field(
+        1.0, ge=0, le=1, description="share of answered listings recorded (1: all)"
+    )
+    inference_log_text: Literal["full", "hash"] = Field(
+        "full", description="record the listing text (full) or only its sha256 and length (hash)"
+    )
+    inference_log_queue: int = Field(
+        10_000, ge=1, description="records waiting for the writer before new ones are dropped"
+    )
+    inference_log_rotate_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="a log file is written once this much is buffered"
+    )
+    inference_log_rotate_seconds: float = Field(
+        60.0, gt=0, le=3600, description="... or once its oldest record is this old"
     )
 
     @model_validator(mode="after")

@@ -16,6 +16,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from prodcat_core.inference_log import DROP_REASONS
+
 PREFIX = "prodcat_predictor"
 
 LATENCY_BUCKETS = (
@@ -117,6 +119,41 @@ class PredictorMetrics:
             multiprocess_mode="max",
             registry=registry,
         )
+        # The inference log (prodcat_core.inference_log) and the model's reference profile.
+        self.inference_log_records = Counter(
+            name("inference_log_records"),
+            "inference log records written to the store",
+            registry=registry,
+        )
+        self.inference_log_dropped = Counter(
+            name("inference_log_dropped"),
+            "inference log records dropped: queue_full (the sink is slower than traffic) or "
+            "write_error",
+            ["reason"],
+            registry=registry,
+        )
+        self.inference_log_queue_depth = Gauge(
+            name("inference_log_queue_depth"),
+            "inference log records waiting to be written",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.inference_log_last_flush = Gauge(
+            name("inference_log_last_flush_timestamp_seconds"),
+            "when the inference log last wrote its buffer (Unix time)",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.reference_class_share = Gauge(
+            name("reference_class_share"),
+            "share of each predicted class on the served model's test split (its reference "
+            "profile); with predictions_total it gives a continuous PSI",
+            ["prdtypecode"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        for reason in DROP_REASONS:
+            self.inference_log_dropped.labels(reason=reason)
         # Series that alerts and dashboards divide by exist at 0 from the start, so they read 0
         # instead of "no data" until the first error or refusal.
         for reason in REJECT_REASONS:

@@ -28,8 +28,10 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from prodcat_core.cpus import InferencePlan, artifact_plan
 from prodcat_core.errors import InvalidInputError, PayloadTooLargeError, UnavailableError
+from prodcat_core.inference_log import ModelIdentity, new_listing_id
 from prodcat_core.logging import log_context
 from prodcat_core.model import LoadedModel, load_model, resolve_model_source
+from prodcat_core.reference_profile import ReferenceProfile
 from prodcat_predict.batching import DirectRunner, MicroBatcher, Runner, Scored
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import (
@@ -38,6 +40,7 @@ from prodcat_predict.errors import (
     OverloadedError,
     UnprocessableError,
 )
+from prodcat_predict.inference_recorder import InferenceRecorder
 from prodcat_predict.metrics import PredictorMetrics, process_metrics
 from prodcat_predict.pipeline import (
     FloatArray,
@@ -78,6 +81,8 @@ class PreparedRequest:
     protocol: str  # v1 | v2 | classify
     batch: PreparedBatch
     v2_request: InferRequest | None = None
+    request_id: str = ""
+    received: float = 0.0  # perf_counter() when preprocessing began: the logged latency's start
 
 
 @dataclass(frozen=True)
@@ -109,12 +114,14 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         self.downloaded_to: Path | None = None
         self._runner: Runner | None = None
         self._metrics = metrics
+        self.recorder: InferenceRecorder | None = None
+        self.identity: ModelIdentity | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(loaded=None, _runner=None, _metrics=None, ready=False)
+        state.update(loaded=None, _runner=None, _metrics=None, ready=False, recorder=None)
         return state
 
     @property
@@ -145,12 +152,11 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
             self._warm_up(loaded)
             self.loaded, self.plan = loaded, plan
             meta = loaded.metadata
+            alias = _alias_of(self.settings.model_source)
             self.metrics.model_info.labels(
-                name=self.name,
-                version=meta.model_id,
-                alias=_alias_of(self.settings.model_source),
-                family=meta.family,
+                name=self.name, version=meta.model_id, alias=alias, family=meta.family
             ).set(1)
+            self._start_inference_log(loaded, self.artifact_path, alias)
             self.ready = True
             logger.info(
                 "model %s ready: %s (%s, %d classes) from %s, loaded and warmed up in %.2fs; "
@@ -159,6 +165,29 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 time.perf_counter() - started, plan.calls, plan.threads,
             )  # fmt: skip
         return True
+
+    def _start_inference_log(self, loaded: LoadedModel, path: Path, alias: str) -> None:
+        """The log's model identity, its writer (one per worker) and the reference class shares
+        (from the artifact's profile; an artifact without one exports none)."""
+        model_id = loaded.metadata.model_id
+        self.identity = ModelIdentity(
+            name=self.name,
+            version=model_id,
+            alias=None if alias == "none" else alias,
+            model_id=model_id,
+        )
+        profile = ReferenceProfile.load(path)
+        if profile is not None:
+            for code, share in profile.class_shares.items():
+                self.metrics.reference_class_share.labels(prdtypecode=code).set(share)
+        if self.recorder is None:
+            self.recorder = InferenceRecorder.from_settings(self.settings, self.metrics)
+
+    def close_inference_log(self) -> None:
+        """Writes what the log still holds (at shutdown)."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.close(self.settings.grace_period_s)
 
     def _warm_up(self, loaded: LoadedModel) -> None:
         """A few real listings (checked: one row per text, rows summing to 1), then the largest
@@ -231,13 +260,15 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 f"the request holds {len(listings)} listings; the limit is "
                 f"{self.settings.max_items} per request"
             )
+        received = time.perf_counter()
         batch = prepare(listings, self.settings.max_text_chars)
         m = self.metrics
         for item in batch.items:
             m.input_chars.observe(item.chars)
             if item.truncated:
                 m.truncated.inc()
-        return PreparedRequest(protocol, batch, v2_request)
+        request_id = (v2_request.id if v2_request is not None else None) or uuid.uuid4().hex
+        return PreparedRequest(protocol, batch, v2_request, str(request_id), received)
 
     async def infer(self, request: PreparedRequest) -> InferredRequest:
         self.require_loaded()
@@ -262,9 +293,19 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         proba = inferred.scored.proba
         if not np.all(np.isfinite(proba)):
             raise InferenceFailedError("the model returned probabilities that are not finite")
+        listing_ids = [new_listing_id() for _ in request.batch.items]
         answers = predictions(
-            proba, loaded.codec, top_k or self.settings.top_k, request.batch.truncated
+            proba, loaded.codec, top_k or self.settings.top_k, request.batch.truncated, listing_ids
         )
+        if self.recorder is not None and self.identity is not None:
+            self.recorder.record(
+                model=self.identity,
+                request_id=request.request_id,
+                texts=request.batch.texts,
+                answers=answers,
+                listing_ids=listing_ids,
+                latency_ms=(time.perf_counter() - request.received) * 1000.0,
+            )
         m = self.metrics
         m.items.labels(protocol=request.protocol).inc(len(answers))
         for p in answers:
@@ -354,6 +395,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 [c.probability for a in answers for c in a.top_k],
             ),
             ("probabilities", list(proba.shape), "FP32", proba.astype(np.float32).ravel().tolist()),
+            ("listing_id", [n], "BYTES", [a.listing_id for a in answers]),
         ]
         loaded = self.require_loaded()
         return InferResponse(
@@ -385,6 +427,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
             {"name": "top_k_prdtypecode", "datatype": "INT64", "shape": [-1, k]},
             {"name": "top_k_probability", "datatype": "FP32", "shape": [-1, k]},
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, n_classes]},
+            {"name": "listing_id", "datatype": "BYTES", "shape": [-1]},
         ]
 
 

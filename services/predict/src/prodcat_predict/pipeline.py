@@ -84,6 +84,8 @@ class Prediction:
     confidence: float
     top_k: list[ClassScore]
     truncated: bool
+    # Names this answer in the inference log; feedback labels refer to it.
+    listing_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,16 +104,25 @@ def top_k_indexes(proba: FloatArray, k: int) -> npt.NDArray[np.int64]:
 
 
 def predictions(
-    proba: FloatArray, codec: LabelCodec, top_k: int, truncated: Sequence[bool]
+    proba: FloatArray,
+    codec: LabelCodec,
+    top_k: int,
+    truncated: Sequence[bool],
+    listing_ids: Sequence[str] | None = None,
 ) -> list[Prediction]:
     """One answer per row: the best class, its probability and the top-k classes."""
     top = top_k_indexes(proba, top_k)
+    ids: Sequence[str | None] = [None] * len(top) if listing_ids is None else listing_ids
     out = []
-    for row, (indexes, cut) in enumerate(zip(top, truncated, strict=True)):
+    for row, (indexes, cut, listing_id) in enumerate(zip(top, truncated, ids, strict=True)):
         scores = [
             ClassScore(codec.codes[i], codec.names[i], round(float(proba[row, i]), 6))
             for i in indexes
         ]
         best = scores[0]
-        out.append(Prediction(best.prdtypecode, best.category, best.probability, scores, bool(cut)))
+        out.append(
+            Prediction(
+                best.prdtypecode, best.category, best.probability, scores, bool(cut), listing_id
+            )
+        )
     return out

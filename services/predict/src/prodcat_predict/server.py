@@ -362,6 +362,7 @@ def serve(settings: PredictSettings) -> None:
         log_setup.adopt_library_loggers()  # after kserve's constructor, which configures its own
         server.start([model])
     finally:
+        model.close_inference_log()
         for temporary in (made, model.downloaded_to):
             if temporary is not None:
                 shutil.rmtree(temporary, ignore_errors=True)

@@ -14,6 +14,7 @@ from mlflow.types.schema import ColSpec, Schema
 
 from prodcat_core.artifact import ArtifactMetadata
 from prodcat_core.errors import UnavailableError
+from prodcat_core.reference_profile import PROFILE_FILE
 from prodcat_core.registry import ModelRegistry, ModelVersionInfo
 from prodcat_core.tracking import flatten, open_experiment
 from prodcat_train import pyfunc_model
@@ -86,6 +87,8 @@ def track_training(
             for step, epoch in enumerate(history):
                 mlflow.log_metrics(epoch, step=step)
             mlflow.log_metrics(metadata.metrics)
+            if (artifact / PROFILE_FILE).is_file():  # also inside the model; here to browse
+                mlflow.log_artifact(str(artifact / PROFILE_FILE))
             logged = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=pyfunc_model.__file__,

@@ -21,6 +21,7 @@ from prodcat_core.model import model_store
 from prodcat_core.registry import check_tracking_server
 from prodcat_train.config import TrainSettings
 from prodcat_train.linear import LinearParams, fit_linear
+from prodcat_train.profile import measure_profile, with_profile
 from prodcat_train.tracking import track_training
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,10 @@ def train(
             metrics={f"val_{k}": v for k, v in val_scores.headline().items()}
             | {"train_seconds": seconds},
         )
-        path = write_artifact(store.path(model_id), metadata, data.codec, model.save)
+        profile = measure_profile(data, train_split["text"].tolist(), model.predict_proba, model_id)
+        path = write_artifact(
+            store.path(model_id), metadata, data.codec, with_profile(model.save, profile)
+        )
         store.set_latest(model_id)
         tracked = track_training(settings, path, metadata, history=[])
     return TrainResult(model_id, path, val_scores, seconds, tracked.run_id, tracked.version.version)

@@ -78,6 +78,7 @@ from prodcat_train.export import (
     export_onnx,
     quantize_int8,
 )
+from prodcat_train.profile import measure_profile, with_profile
 from prodcat_train.tracking import track_training
 from prodcat_train.training import TrainResult, git_commit, validate_params
 
@@ -862,5 +863,11 @@ def _fit_and_write(
         metrics=metrics,
     )
     store = model_store(settings.models_dir)
-    write_artifact(store.path(model_id), metadata, data.codec, _artifact_files(exported.root))
+    profile = measure_profile(data, train[0], exported.served.predict_proba, model_id)
+    write_artifact(
+        store.path(model_id),
+        metadata,
+        data.codec,
+        with_profile(_artifact_files(exported.root), profile),
+    )
     return metadata, served, s.history

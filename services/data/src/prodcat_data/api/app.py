@@ -22,9 +22,11 @@ from prodcat_data.api.body_limit import BodyLimit
 from prodcat_data.api.context import ApiContext
 from prodcat_data.api.errors import ErrorBody, install_error_handlers
 from prodcat_data.api.metrics import ApiMetrics, MetricsMiddleware
-from prodcat_data.api.routes import datasets, health, runs
+from prodcat_data.api.monitor_metrics import MonitorReportCollector
+from prodcat_data.api.routes import alerts, datasets, feedback, health, runs
 from prodcat_data.api.routes.datasets import UPLOAD_PREFIX
 from prodcat_data.config import DataSettings
+from prodcat_data.feedback import LoggedListingIds
 from prodcat_data.runners import make_runner
 from prodcat_data.runners.base import Runner
 from prodcat_data.runs.db import open_database
@@ -34,9 +36,11 @@ logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Datasets, runs and models of prodcat, the classifier of Rakuten France listings into 27 product
-types. The API never trains in a request: `POST /runs` starts a train or evaluate run through the
-configured runner (a local process, or a Kubernetes Job built from the chart's template) and
-returns at once; follow it with `GET /runs/{run_id}`.
+types. The API never trains in a request: `POST /runs` starts a train, evaluate, monitor or
+retrain run through the configured runner (a local process, or a Kubernetes Job built from the
+chart's template) and returns at once; follow it with `GET /runs/{run_id}`. `POST /feedback`
+stores true labels of served listings; `POST /alerts/alertmanager` lets a firing model-health
+alert start a retraining.
 
 Every error answer is `{"error": "<what is wrong and where>"}`."""
 
@@ -53,6 +57,14 @@ TAGS = [
     {
         "name": "models",
         "description": "The registry's champion and challenger; promotion and rollback.",
+    },
+    {
+        "name": "feedback",
+        "description": "True labels of served listings, for the monitor's real F1.",
+    },
+    {
+        "name": "alerts",
+        "description": "Alertmanager's webhook: one retraining per firing alert group.",
     },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics."},
 ]
@@ -96,6 +108,7 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
         return holder["context"].runs.counts() if "context" in holder else {}
 
     metrics = ApiMetrics(run_counts, lambda: _latest_class_rows(settings))
+    metrics.registry.register(MonitorReportCollector(settings.monitoring_dir))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -134,6 +147,9 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
             500: {"model": ErrorBody, "description": "unexpected error (logged)"},
         },
     )
+    if settings.inference_log_uri is not None:
+        # The log's ids, kept between feedback requests (its files never change once written).
+        app.state.logged_listing_ids = LoggedListingIds(settings.inference_log_uri)
     install_error_handlers(app)
     add_offline_docs(app, "prodcat data API")
     # The upload streams its files to disk under max_file_bytes; every other body is buffered.
@@ -144,6 +160,8 @@ def create_app(settings: DataSettings, *, runner: Runner | None = None) -> FastA
     app.add_middleware(BodyReadTimeout, timeout_s=settings.body_timeout_s)  # outermost
     app.include_router(datasets.router)
     app.include_router(runs.router)
+    app.include_router(feedback.router)
+    app.include_router(alerts.router)
     app.include_router(health.router)
     _include_models(app)
     return app

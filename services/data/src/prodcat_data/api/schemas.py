@@ -52,6 +52,11 @@ class UrlImport(BaseModel):
         description="http(s) URL of the Y file",
         json_schema_extra={"pattern": _HTTP_URL},
     )
+    base: str | None = Field(
+        None,
+        pattern="^(latest|ds-[0-9a-f]{12})$",
+        description="append to this dataset version (rows plus the files', duplicates dropped)",
+    )
 
     @field_validator("x_url", "y_url")
     @classmethod

@@ -48,6 +48,8 @@ def settings_under(root: Path, **overrides: object) -> DataSettings:
         "artifacts_dir": root / "mlartifacts",
         "tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
         "runs_workdir": root,
+        "feedback_dir": root / "data" / "feedback",
+        "monitoring_dir": root / "monitoring",
     }
     values.update(overrides)
     return DataSettings.model_validate(values)

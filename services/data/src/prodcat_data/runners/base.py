@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from prodcat_data.runners.supervise import STEP_SEPARATOR
 from prodcat_data.runs.models import RunKind, RunState
 
 
@@ -48,6 +49,33 @@ class Runner(Protocol):
     def cancel(self, ref: RunRef) -> None:
         """Stops the run; a run that is already gone is not an error."""
         ...
+
+
+def join_steps(steps: list[list[str]]) -> list[str]:
+    args: list[str] = []
+    for step in steps:
+        args += [STEP_SEPARATOR, *step] if args else step
+    return args
+
+
+def monitor_args(model: str, since: str, min_records: int | None = None) -> list[str]:
+    """`prodcat monitor` over the last `since` of the inference log (settings from MONITOR_*)."""
+    args = ["monitor", "--model", model, "--since", since]
+    return args + (["--min-records", str(min_records)] if min_records is not None else [])
+
+
+def retrain_args(
+    dataset_id: str, family: str, params: Mapping[str, Any], *, promote: bool
+) -> list[str]:
+    """preprocess the dataset → train on what it prepared → evaluate the new model with the gate.
+    Each step reads `latest`, which the step before set (one retraining runs at a time)."""
+    return join_steps(
+        [
+            ["data", "preprocess", "--dataset", dataset_id],
+            stage_args("train", "latest", family=family, params=params),
+            stage_args("evaluate", "latest", model="latest", promote=promote),
+        ]
+    )
 
 
 def stage_args(
@@ -91,12 +119,17 @@ _EVALUATED_MODEL = re.compile(
     r"^model\s+(?P<model>m-[0-9a-f]{12})\b(?:.*registry version (?P<version>[0-9]+))?"
 )
 _REGISTERED = re.compile(r"registered as version (?P<version>[0-9]+)")
-_GATE = re.compile(r"^gate\s+(?P<summary>(?P<verdict>promoted|not promoted)\b.*)$")
+# "passed, not promoted": the gate passed, promotion was off (--no-promote: approval required).
+_GATE = re.compile(
+    r"^gate\s+(?P<summary>(?P<verdict>promoted|not promoted|passed, not promoted)\b.*)$"
+)
 _NOW_CHAMPION = re.compile(r"^version (?P<version>[0-9]+) is now the champion\b")
 _MLFLOW_RUN = re.compile(
     r"\bmlflow[ _]run[ _:=]*(?:id[ :=]*)?(?P<run>[0-9a-f]{32})\b", re.IGNORECASE
 )
-_JSON_KEYS = ("model_id", "evaluation_id", "mlflow_run_id")
+_MONITOR_ID = re.compile(r"\bmon-[0-9a-f]{12}\b")
+_MONITOR_STATUS = re.compile(r"\bstatus[ :=]+(?P<status>ok|drift|not_enough_data|no_profile)\b")
+_JSON_KEYS = ("model_id", "evaluation_id", "mlflow_run_id", "monitor_id")
 
 
 def extract_outcome(kind: RunKind, lines: Iterable[str]) -> dict[str, Any]:
@@ -106,6 +139,8 @@ def extract_outcome(kind: RunKind, lines: Iterable[str]) -> dict[str, Any]:
     metrics: dict[str, float] = {}
     structured: dict[str, Any] = {}
     structured_metrics: dict[str, float] = {}
+    training = kind in ("train", "retrain")
+    evaluating = kind in ("evaluate", "retrain")
     for raw in lines:
         line = raw.strip()
         if line.startswith("{"):
@@ -123,6 +158,12 @@ def extract_outcome(kind: RunKind, lines: Iterable[str]) -> dict[str, Any]:
                     structured_metrics.update(result.get("metrics") or {})
                     continue
                 line = str(record.get("message", ""))
+        if kind == "monitor":
+            if (found_monitor := _MONITOR_ID.search(line)) and "monitor_id" not in outcome:
+                outcome["monitor_id"] = found_monitor.group(0)
+            if m := _MONITOR_STATUS.search(line):
+                outcome["status"] = m["status"]
+            continue
         if m := _TRAINED.match(line):
             outcome["model_id"] = m["model"]
             metrics.update(val_weighted_f1=float(m["wf1"]), val_macro_f1=float(m["mf1"]))
@@ -136,20 +177,20 @@ def extract_outcome(kind: RunKind, lines: Iterable[str]) -> dict[str, Any]:
                     f"{split}_ece": float(m["ece"]),
                 }
             )
-        elif kind == "evaluate" and (m := _EVALUATED_MODEL.match(line)):
+        elif evaluating and (m := _EVALUATED_MODEL.match(line)):
             outcome["model_id"] = m["model"]
             if m["version"]:
                 outcome["registry_version"] = m["version"]
-        elif kind == "evaluate" and (m := _GATE.match(line)):
+        elif evaluating and (m := _GATE.match(line)):
             outcome["gate"] = m["summary"]
-            outcome["gate_passed"] = m["verdict"] == "promoted"
+            outcome["gate_passed"] = m["verdict"] in ("promoted", "passed, not promoted")
             outcome.setdefault("promoted", False)
-        elif kind == "evaluate" and _NOW_CHAMPION.match(line):
+        elif evaluating and _NOW_CHAMPION.match(line):
             outcome["promoted"] = True
-        if kind == "train" and (m := _REGISTERED.search(line)):
+        if training and (m := _REGISTERED.search(line)):
             outcome["registry_version"] = m["version"]
         found = _EVALUATION_ID.search(line) if line.startswith("report") else None
-        if kind == "evaluate" and found and "evaluation_id" not in outcome:
+        if evaluating and found and "evaluation_id" not in outcome:
             outcome["evaluation_id"] = found.group(0)
         if found_run := _MLFLOW_RUN.search(line):
             outcome["mlflow_run_id"] = found_run["run"]

@@ -1,8 +1,11 @@
 """KubernetesRunner: a run is a `batch/v1` Job built from the chart's template.
 
 The Helm chart renders the train and evaluate Job specs into a ConfigMap (keys `train.yaml`,
-`evaluate.yaml`) mounted at `DATA_JOB_TEMPLATE_DIR`. The runner changes only what makes the Job
-this run's: `metadata.name`, the `prodcat.io/run-*` labels, and the `run` container's args. Image,
+`evaluate.yaml`, and with model health on `monitor.yaml` and `retrain.yaml`) mounted at
+`DATA_JOB_TEMPLATE_DIR`. The runner changes only what makes the Job this run's: `metadata.name`,
+the `prodcat.io/run-*` labels, and the containers' args. A run of several steps (retrain) is one
+Job whose init containers run the first steps in order and whose `run` container runs the last:
+one pod, so the steps share its volumes and a failed step fails the Job. Image,
 resources, volumes, securityContext, service account, backoffLimit, activeDeadlineSeconds and
 ttlSecondsAfterFinished are the chart's, so a Job started here and one rendered by the chart are
 the same object.
@@ -27,6 +30,7 @@ from kubernetes.config.config_exception import ConfigException
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_data.config import DataSettings
 from prodcat_data.runners.base import Observed, RunRef
+from prodcat_data.runners.supervise import split_steps
 from prodcat_data.runs.models import RUN_KINDS, RunKind, check_run_id
 
 logger = logging.getLogger(__name__)
@@ -74,19 +78,34 @@ def check_job_template(template: Any, where: str) -> dict[str, Any]:
     if not isinstance(metadata, dict) or metadata.get("name") != NAME_PLACEHOLDER:
         raise JobTemplateError(f"{where}: metadata.name must be the placeholder {NAME_PLACEHOLDER}")
     container = _run_container(template, where)
-    if container.get("command") != ["prodcat"]:
-        raise JobTemplateError(f"{where}: the {CONTAINER!r} container's command must be [prodcat]")
+    for step in [*_init_containers(template), container]:
+        if step.get("command") != ["prodcat"]:
+            raise JobTemplateError(
+                f"{where}: the {step.get('name')!r} container's command must be [prodcat]"
+            )
     return template
 
 
+def _init_containers(job: dict[str, Any]) -> list[dict[str, Any]]:
+    found = job["spec"]["template"]["spec"].get("initContainers") or []
+    return [c for c in found if isinstance(c, dict)]
+
+
+# Rendered only when the chart's model health is on: without them such runs cannot start.
+OPTIONAL_KINDS: tuple[RunKind, ...] = ("monitor", "retrain")
+
+
 def load_job_templates(folder: Path) -> dict[RunKind, dict[str, Any]]:
-    """`train.yaml` and `evaluate.yaml` from the mounted ConfigMap."""
+    """`<kind>.yaml` from the mounted ConfigMap: train and evaluate always, monitor and retrain
+    when the chart renders them."""
     templates: dict[RunKind, dict[str, Any]] = {}
     for kind in RUN_KINDS:
         path = folder / f"{kind}.yaml"
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
+            if kind in OPTIONAL_KINDS:
+                continue
             raise JobTemplateError(
                 f"{path}: Job template missing (the chart mounts it; set DATA_JOB_TEMPLATE_DIR)"
             ) from e
@@ -99,7 +118,8 @@ def load_job_templates(folder: Path) -> dict[RunKind, dict[str, Any]]:
 def build_job(
     template: dict[str, Any], kind: RunKind, run_id: str, args: list[str]
 ) -> dict[str, Any]:
-    """The run's Job: the template with its name, run labels and the container's args set."""
+    """The run's Job: the template with its name, run labels and the containers' args set (the
+    last step's in `run`, the others' in the init containers, in order)."""
     job = copy.deepcopy(template)
     name = job_name(kind, run_id)
     run_labels = {RUN_ID_LABEL: run_id, RUN_KIND_LABEL: kind}
@@ -109,7 +129,15 @@ def build_job(
     pod_metadata = pod.get("metadata") or {}
     pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **run_labels}
     pod["metadata"] = pod_metadata
-    _run_container(job, name)["args"] = list(args)
+    steps = split_steps(args) or [[]]
+    containers = [*_init_containers(job), _run_container(job, name)]
+    if len(steps) != len(containers):
+        raise JobTemplateError(
+            f"{name}: the run has {len(steps)} step(s), its Job template {len(containers)} "
+            "container(s) to run them"
+        )
+    for container, step in zip(containers, steps, strict=True):
+        container["args"] = step
     return job
 
 
@@ -185,6 +213,10 @@ class KubernetesRunner:
         return cls(templates, _namespace(settings), client.BatchV1Api(api), client.CoreV1Api(api))
 
     def build(self, run_id: str, kind: RunKind, args: list[str]) -> dict[str, Any]:
+        if kind not in self.templates:
+            raise JobTemplateError(
+                f"no Job template for {kind} runs: the chart renders it with modelHealth.enabled"
+            )
         return build_job(self.templates[kind], kind, run_id, args)
 
     def start(self, run_id: str, kind: RunKind, args: list[str]) -> str:

@@ -26,8 +26,8 @@ import psutil
 
 from prodcat_core.errors import UnavailableError
 from prodcat_data.config import DataSettings
-from prodcat_data.runners.base import Observed, RunRef
-from prodcat_data.runners.supervise import EXIT_FILE, LOG_FILE, PROCESS_FILE
+from prodcat_data.runners.base import Observed, RunRef, join_steps
+from prodcat_data.runners.supervise import EXIT_FILE, LOG_FILE, PROCESS_FILE, split_steps
 from prodcat_data.runs.models import RunKind, RunState, check_run_id
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,15 @@ class LocalRunner:
             "MLFLOW_TRACKING_URI": absolute_store_uri(settings.tracking_uri),
             "MLFLOW_REGISTRY_URI": absolute_store_uri(settings.tracking_uri),
         }
-        for stage in ("TRAIN", "EVALUATE"):
+        if settings.monitoring_dir is not None:
+            env["MONITOR_OUTPUT_DIR"] = str(settings.monitoring_dir.resolve())
+        if settings.inference_log_uri is not None:
+            env["MONITOR_LOG_URI"] = settings.inference_log_uri
+        if settings.feedback_dir is not None:
+            env["MONITOR_FEEDBACK_DIR"] = str(settings.feedback_dir.resolve())
+        env["DATA_DATASETS_DIR"] = str(settings.datasets_dir.resolve())
+        env["DATA_PREPARED_DIR"] = prepared
+        for stage in ("TRAIN", "EVALUATE", "MONITOR"):
             env |= {
                 f"{stage}_PREPARED_DIR": prepared,
                 f"{stage}_MODELS_DIR": models,
@@ -144,7 +152,12 @@ class LocalRunner:
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "prodcat_data.runners.supervise", "--detach"]
-        command += [str(folder), "--", *self.cli, *args]
+        # A run of several steps: the supervisor runs `prodcat <step>` for each, in order.
+        command += [
+            str(folder),
+            "--",
+            *join_steps([[*self.cli, *step] for step in split_steps(args)]),
+        ]
         env = {**os.environ, **self.env}
         try:
             with (folder / LOG_FILE).open("ab") as log:

@@ -26,6 +26,8 @@ LOG_FILE = "run.log"
 EXIT_FILE = "exit.json"
 PROCESS_FILE = "process.json"
 KILL_AFTER_S = 10.0
+# Separates the stage commands of a run of several steps (retrain): an argument no stage takes.
+STEP_SEPARATOR = ";"
 
 
 def _write_json(path: Path, data: dict[str, object]) -> None:
@@ -48,29 +50,50 @@ def supervise(run_dir: Path, command: list[str]) -> int:
     )
     stopping: list[float] = []
 
-    with (run_dir / LOG_FILE).open("ab") as log:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    children: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
         if not stopping:
             stopping.append(time.monotonic())
-        if child.poll() is None:
-            child.send_signal(signum)
+        if children and children[-1].poll() is None:
+            children[-1].send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    while True:
-        try:
-            code = child.wait(timeout=0.5)
+    code = 0
+    # Steps run in order; the first that fails (or a stop request) ends the run with its code.
+    for step in split_steps(command):
+        if stopping:
             break
-        except subprocess.TimeoutExpired:
-            if stopping and time.monotonic() - stopping[0] > KILL_AFTER_S:
-                child.kill()
+        with (run_dir / LOG_FILE).open("ab") as log:
+            children.append(
+                subprocess.Popen(step, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            )
+        while True:
+            try:
+                code = children[-1].wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping and time.monotonic() - stopping[0] > KILL_AFTER_S:
+                    children[-1].kill()
+        if code != 0:
+            break
     _write_json(
         run_dir / EXIT_FILE,
         {"exit_code": code, "finished_at": _now(), "cancelled": bool(stopping)},
     )
     return 0
+
+
+def split_steps(command: list[str]) -> list[list[str]]:
+    """The commands of `CMD1… ; CMD2…`, empty ones dropped."""
+    steps: list[list[str]] = [[]]
+    for arg in command:
+        if arg == STEP_SEPARATOR:
+            steps.append([])
+        else:
+            steps[-1].append(arg)
+    return [step for step in steps if step]
 
 
 def _detach() -> None:

@@ -37,12 +37,15 @@ def _service() -> RunService:
 
 
 def _line(run: RunView) -> str:
-    what = run.family if run.kind == "train" else (run.model or f"version {run.model_version}")
+    if run.kind in ("train", "retrain"):
+        what = run.family
+    else:
+        what = run.model or f"version {run.model_version}"
     outcome = run.outcome.get("model_id") or ""
     reason = f"  ({run.reason})" if run.reason else ""
     return (
         f"{run.id}  {run.kind:<8} {run.state:<9} {run.created_at:%Y-%m-%d %H:%M:%S}  "
-        f"{run.prepared_id}  {what or ''}  {outcome}{reason}".rstrip()
+        f"{run.prepared_id or run.dataset_id or '-'}  {what or ''}  {outcome}{reason}".rstrip()
     )
 
 
@@ -73,22 +76,39 @@ def _finish(run: RunView, wait: bool) -> None:
 
 @runs_app.command("start")
 def start(
-    kind: Annotated[str, typer.Argument(help="train or evaluate")],
+    kind: Annotated[str, typer.Argument(help="train, evaluate, monitor or retrain")],
     prepared: Annotated[
         str, typer.Option(help="Prepared dataset id (pp-…), or 'latest'.")
     ] = "latest",
-    family: Annotated[str, typer.Option(help="train: model family.")] = "linear",
+    family: Annotated[str, typer.Option(help="train, retrain: model family.")] = "linear",
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="train: family parameter key=value (repeatable)."),
+        typer.Option("--set", help="train, retrain: family parameter key=value (repeatable)."),
     ] = None,
-    model: Annotated[str | None, typer.Option(help="evaluate: model id (m-…) or 'latest'.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="evaluate: model id (m-…) or 'latest'; monitor: models:/name@alias, "
+            "models:/name/version or m-… (default: the champion)."
+        ),
+    ] = None,
     model_version: Annotated[
         str | None, typer.Option(help="evaluate: registry version instead of a model id.")
     ] = None,
     promote: Annotated[
-        bool, typer.Option(help="evaluate: move champion to it if the gate passes.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            help="evaluate: move champion to it if the gate passes (default no); retrain: "
+            "default yes unless DATA_RETRAIN_REQUIRE_APPROVAL."
+        ),
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option(help="retrain: dataset (ds-…) to prepare, or 'latest'.")
+    ] = "latest",
+    since: Annotated[str, typer.Option(help="monitor: window, e.g. 30m, 1h, 7d.")] = "1h",
+    min_records: Annotated[
+        int | None, typer.Option(help="monitor: fewer records is 'not enough data'.")
+    ] = None,
     idempotency_key: Annotated[
         str | None, typer.Option(help="Retrying with the same key starts nothing new.")
     ] = None,
@@ -97,18 +117,32 @@ def start(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Start a train or evaluate run (the same as POST /runs)."""
+    """Start a train, evaluate, monitor or retrain run (the same as POST /runs)."""
     from pydantic import TypeAdapter, ValidationError
 
     from prodcat_data.runs.models import RunRequest
 
-    body: dict[str, Any] = {"kind": kind, "prepared_id": prepared}
+    body: dict[str, Any] = {"kind": kind}
     if kind == "train":
-        body |= {"family": family, "params": parse_overrides(set_ or [])}
+        body |= {"prepared_id": prepared, "family": family, "params": parse_overrides(set_ or [])}
     elif kind == "evaluate":
-        body |= {"model": model, "model_version": model_version, "promote": promote}
+        body |= {
+            "prepared_id": prepared,
+            "model": model,
+            "model_version": model_version,
+            "promote": bool(promote),
+        }
+    elif kind == "monitor":
+        body |= {"model": model, "since": since, "min_records": min_records}
+    elif kind == "retrain":
+        body |= {
+            "dataset_id": dataset,
+            "family": family,
+            "params": parse_overrides(set_ or []),
+            "promote": promote,
+        }
     else:
-        raise InvalidInputError(f"kind {kind!r}: expected train or evaluate")
+        raise InvalidInputError(f"kind {kind!r}: expected train, evaluate, monitor or retrain")
     try:
         request = TypeAdapter(RunRequest).validate_python(body)
     except ValidationError as e:
@@ -130,7 +164,7 @@ def start(
 @runs_app.command("list")
 def list_(
     state: Annotated[str | None, typer.Option(help="Only runs in this state.")] = None,
-    kind: Annotated[str | None, typer.Option(help="Only train or evaluate runs.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -142,7 +176,7 @@ def list_(
     if state is not None and chosen_state is None:
         raise InvalidInputError(f"--state {state!r}: expected one of {', '.join(RUN_STATES)}")
     if kind is not None and chosen_kind is None:
-        raise InvalidInputError(f"--kind {kind!r}: expected train or evaluate")
+        raise InvalidInputError(f"--kind {kind!r}: expected one of {', '.join(RUN_KINDS)}")
     runs = _service().list(chosen_state, chosen_kind, limit)
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from prodcat_core.errors import InvalidInputError
 
-RunKind = Literal["train", "evaluate"]
+RunKind = Literal["train", "evaluate", "monitor", "retrain"]
 RunState = Literal["pending", "running", "succeeded", "failed", "cancelled"]
-RUN_KINDS: tuple[RunKind, ...] = ("train", "evaluate")
+RUN_KINDS: tuple[RunKind, ...] = ("train", "evaluate", "monitor", "retrain")
 RUN_STATES: tuple[RunState, ...] = ("pending", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATES: tuple[RunState, ...] = ("pending", "running")
 TERMINAL_STATES: tuple[RunState, ...] = ("succeeded", "failed", "cancelled")
@@ -21,6 +21,12 @@ RUN_ID_PATTERN = r"^r-[0-9a-f]{12}$"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 MODEL_REF_PATTERN = r"^(latest|m-[0-9a-f]{12})$"
 PREPARED_REF_PATTERN = r"^(latest|pp-[0-9a-f]{12})$"
+DATASET_REF_PATTERN = r"^(latest|ds-[0-9a-f]{12})$"
+# What `prodcat monitor --model` takes from a request: a registry alias or version, or a model id.
+MONITOR_MODEL_PATTERN = (
+    r"^(models:/[A-Za-z0-9_.-]{1,64}(@[a-z][a-z0-9_-]{0,31}|/[1-9][0-9]{0,9})|m-[0-9a-f]{12})$"
+)
+WINDOW_PATTERN = r"^[1-9][0-9]{0,3}[mhd]$"
 _PARAM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_PARAMS = 50
 MAX_PARAM_CHARS = 256
@@ -48,8 +54,7 @@ class _Request(BaseModel):
     ] = "latest"
 
 
-class TrainRequest(_Request):
-    kind: Literal["train"]
+class _Family(BaseModel):
     family: Literal["linear", "transformer"] = Field("linear", description="model family")
     params: dict[str, ParamValue] = Field(
         default_factory=dict,
@@ -71,6 +76,10 @@ class TrainRequest(_Request):
             ):
                 raise ValueError(f"parameter {key!r} is too long")
         return value
+
+
+class TrainRequest(_Request, _Family):
+    kind: Literal["train"]
 
 
 class EvaluateRequest(_Request):
@@ -105,7 +114,53 @@ class EvaluateRequest(_Request):
         return self
 
 
-RunRequest = Annotated[TrainRequest | EvaluateRequest, Field(discriminator="kind")]
+class MonitorRequest(BaseModel):
+    """`prodcat monitor` over a recent window of the inference log."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["monitor"]
+    model: Annotated[
+        str | None,
+        Field(
+            pattern=MONITOR_MODEL_PATTERN,
+            description="the model version whose traffic to judge: models:/<name>@<alias>, "
+            "models:/<name>/<version> or m-…; default the registered model's champion",
+            examples=["models:/prodcat@champion"],
+        ),
+    ] = None
+    since: Annotated[
+        str,
+        Field(pattern=WINDOW_PATTERN, description="window: the last N minutes/hours/days"),
+    ] = "1h"
+    min_records: int | None = Field(
+        None, ge=1, le=100_000_000, description="fewer records: 'not enough data', no alert"
+    )
+
+
+class RetrainRequest(_Family):
+    """Preprocess the newest (or given) dataset version, train, evaluate with the gate: one run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["retrain"]
+    dataset_id: Annotated[
+        str,
+        Field(
+            pattern=DATASET_REF_PATTERN,
+            description="dataset (ds-…) to prepare and train on, or 'latest'",
+            examples=["ds-1a2b3c4d5e6f"],
+        ),
+    ] = "latest"
+    promote: bool | None = Field(
+        None,
+        description="move champion to the candidate when the gate passes (default: yes, unless "
+        "DATA_RETRAIN_REQUIRE_APPROVAL, which always wins: then it stays challenger)",
+    )
+
+
+AnyRunRequest = TrainRequest | EvaluateRequest | MonitorRequest | RetrainRequest
+RunRequest = Annotated[AnyRunRequest, Field(discriminator="kind")]
 
 
 class RunView(BaseModel):
@@ -141,10 +196,11 @@ class RunView(BaseModel):
     state: RunState
     reason: str | None = Field(None, description="why it failed or was cancelled")
     runner: str
-    prepared_id: str
+    prepared_id: str | None = Field(None, description="prepared dataset the run reads")
+    dataset_id: str | None = Field(None, description="retrain: the dataset version it prepares")
     family: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    model: str | None = Field(None, description="evaluated model id")
+    model: str | None = Field(None, description="evaluated model id; monitor: the model judged")
     model_version: str | None = Field(None, description="evaluated registry version")
     promote: bool | None = Field(None, description="evaluate runs: promotion enabled")
     created_at: datetime

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from prodcat_core.datasets import prepared_store
+from prodcat_core.datasets import dataset_store, prepared_store
 from prodcat_core.errors import (
     ConflictError,
     InvalidInputError,
@@ -29,12 +29,24 @@ from prodcat_core.errors import (
 from prodcat_core.logging import log_context
 from prodcat_core.model import model_store
 from prodcat_data.config import DataSettings
-from prodcat_data.runners.base import Observed, Runner, RunRef, extract_outcome, stage_args
+from prodcat_data.runners.base import (
+    Observed,
+    Runner,
+    RunRef,
+    extract_outcome,
+    monitor_args,
+    retrain_args,
+    stage_args,
+)
 from prodcat_data.runs.models import (
     ACTIVE_STATES,
+    RUN_KINDS,
     RUN_STATES,
     TERMINAL_STATES,
+    AnyRunRequest,
     EvaluateRequest,
+    MonitorRequest,
+    RetrainRequest,
     RunKind,
     RunState,
     RunView,
@@ -58,7 +70,7 @@ def new_run_id() -> str:
     return f"r-{uuid.uuid4().hex[:12]}"
 
 
-def request_sha256(request: TrainRequest | EvaluateRequest) -> str:
+def request_sha256(request: AnyRunRequest) -> str:
     """A stable digest of what was asked (defaults filled in), to tell a retry from a new body."""
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -91,9 +103,12 @@ class RunService:
             raise NotFoundError(f"run {run_id} not found")
         return record
 
+    @staticmethod
+    def _kind(record: RunRecord) -> RunKind:
+        return next(k for k in RUN_KINDS if k == record.kind)
+
     def _ref(self, record: RunRecord) -> RunRef:
-        kind: RunKind = "train" if record.kind == "train" else "evaluate"
-        return RunRef(record.id, kind, record.handle, record.created_at)
+        return RunRef(record.id, self._kind(record), record.handle, record.created_at)
 
     def mlflow_url(self, outcome: dict[str, Any]) -> str | None:
         run = outcome.get("mlflow_run_id")
@@ -107,11 +122,13 @@ class RunService:
         tail = self.runner.logs_tail(self._ref(record), logs) if logs else None
         return RunView(
             id=record.id,
-            kind="train" if record.kind == "train" else "evaluate",
+            kind=self._kind(record),
             state=state,
             reason=record.reason,
             runner=record.runner,
-            prepared_id=record.prepared_id,
+            # A retrain records the dataset it prepares where other runs record what they read.
+            prepared_id=record.prepared_id if record.prepared_id.startswith("pp-") else None,
+            dataset_id=record.prepared_id if record.prepared_id.startswith("ds-") else None,
             family=record.family,
             params=record.params or {},
             model=record.model,
@@ -166,9 +183,7 @@ class RunService:
             )
         return existing
 
-    def replayed(
-        self, request: TrainRequest | EvaluateRequest, idempotency_key: str | None
-    ) -> RunView | None:
+    def replayed(self, request: AnyRunRequest, idempotency_key: str | None) -> RunView | None:
         """The run this key started already for this request (409 for another request)."""
         if idempotency_key is None:
             return None
@@ -196,33 +211,105 @@ class RunService:
         model_id = models.resolve(ref)
         return model_id, model_id, None
 
+    def active_retrain(self) -> RunView | None:
+        """The retrain run that is pending or running, if any (one runs at a time)."""
+        query = select(RunRecord).where(
+            RunRecord.kind == "retrain", RunRecord.state.in_(ACTIVE_STATES)
+        )
+        with self.sessions() as session:
+            records = list(session.scalars(query))
+        for record in records:
+            if (fresh := self.refresh(record)).state in ACTIVE_STATES:
+                return self.view(fresh)
+        return None
+
+    def _plan(self, request: AnyRunRequest) -> dict[str, Any]:
+        """The record fields (stage arguments included) of a new run."""
+        if isinstance(request, MonitorRequest):
+            model = request.model or f"models:/{self.settings.registered_model}@champion"
+            self._check_monitored_model(model)
+            params: dict[str, Any] = {"since": request.since}
+            if request.min_records is not None:
+                params["min_records"] = request.min_records
+            return {
+                "prepared_id": "",
+                "model": model,
+                "params": params,
+                "args": monitor_args(model, request.since, request.min_records),
+            }
+        if isinstance(request, RetrainRequest):
+            if (running := self.active_retrain()) is not None:
+                raise ConflictError(
+                    f"retraining {running.id} is {running.state}: one retraining runs at a time"
+                )
+            datasets = dataset_store(self.settings.datasets_dir)
+            dataset_id = datasets.resolve(
+                request.dataset_id
+                if request.dataset_id == "latest"
+                else datasets.check_id(request.dataset_id)
+            )
+            promote = request.promote is not False and not self.settings.retrain_require_approval
+            return {
+                "prepared_id": dataset_id,
+                "family": request.family,
+                "params": dict(request.params),
+                "promote": promote,
+                "args": retrain_args(dataset_id, request.family, request.params, promote=promote),
+            }
+        prepared_id = prepared_store(self.settings.prepared_dir).resolve(request.prepared_id)
+        if isinstance(request, TrainRequest):
+            return {
+                "prepared_id": prepared_id,
+                "family": request.family,
+                "params": dict(request.params),
+                "args": stage_args(
+                    "train", prepared_id, family=request.family, params=request.params
+                ),
+            }
+        model_ref, model_id, version = self._resolve_model(request)
+        return {
+            "prepared_id": prepared_id,
+            "model": model_id,
+            "model_version": version,
+            "promote": request.promote,
+            "args": stage_args("evaluate", prepared_id, model=model_ref, promote=request.promote),
+        }
+
+    def _check_monitored_model(self, model: str) -> None:
+        """The model a monitor run judges exists (404 before anything starts, as for evaluate):
+        an alias or version of the registered model, or an artifact id."""
+        if model.startswith("m-"):
+            models = model_store(self.settings.models_dir)
+            if models.root.is_dir():  # else the API does not see the store: the run checks
+                models.resolve(model)
+            return
+        name, _, ref = model.removeprefix("models:/").partition("@")
+        name, _, version = name.partition("/")
+        if name != self.settings.registered_model:
+            raise InvalidInputError(
+                f"model {model!r}: the registered model is {self.settings.registered_model!r}"
+            )
+        registry = self.registry()
+        if version:
+            registry.get_version(version)
+        elif registry.get_alias(ref) is None:
+            raise NotFoundError(f"model {model!r}: no version has the alias {ref!r}")
+
     def start(
-        self, request: TrainRequest | EvaluateRequest, idempotency_key: str | None = None
+        self, request: AnyRunRequest, idempotency_key: str | None = None
     ) -> tuple[RunView, bool]:
         """Starts a run, or returns the run this key started already. Returns (run, created)."""
         digest = request_sha256(request)
         key = check_idempotency_key(idempotency_key) if idempotency_key is not None else None
         if (existing_view := self.replayed(request, key)) is not None:
             return existing_view, False
-        prepared_id = prepared_store(self.settings.prepared_dir).resolve(request.prepared_id)
-        model_id = version = None
-        if isinstance(request, TrainRequest):
-            args = stage_args("train", prepared_id, family=request.family, params=request.params)
-        else:
-            model_ref, model_id, version = self._resolve_model(request)
-            args = stage_args("evaluate", prepared_id, model=model_ref, promote=request.promote)
+        planned = {"params": {}} | self._plan(request)
         now = _now()
         record = RunRecord(
             id=new_run_id(),
             kind=request.kind,
             state="pending",
-            prepared_id=prepared_id,
-            family=request.family if isinstance(request, TrainRequest) else None,
-            params=dict(request.params) if isinstance(request, TrainRequest) else {},
-            model=model_id,
-            model_version=version,
-            promote=request.promote if isinstance(request, EvaluateRequest) else None,
-            args=args,
+            **planned,
             idempotency_key=key,
             request_sha256=digest,
             runner=self.runner.name,
@@ -282,7 +369,7 @@ class RunService:
         )
 
     def _launch(self, record: RunRecord) -> RunRecord:
-        kind: RunKind = "train" if record.kind == "train" else "evaluate"
+        kind = self._kind(record)
         with log_context(run_id=record.id):
             try:
                 handle = self.runner.start(record.id, kind, list(record.args))

@@ -48,6 +48,9 @@ class PredictionOut(BaseModel):
     confidence: float = Field(ge=0, le=1, description="probability of the predicted type")
     top_k: list[ClassScoreOut] = Field(description="the most probable types, most probable first")
     truncated: bool = Field(description="the text was longer than the limit and was cut")
+    listing_id: str = Field(
+        description="names this answer in the inference log; send it back with a feedback label"
+    )
 
 
 class ModelOut(BaseModel):
@@ -116,6 +119,7 @@ def _to_out(p: Prediction) -> PredictionOut:
             for c in p.top_k
         ],
         truncated=p.truncated,
+        listing_id=p.listing_id or "",
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from prodcat_core.datasets import DatasetManifest, SplitParams, dataset_store, prepared_store
@@ -28,6 +28,16 @@ DatasetId = Annotated[
     str,
     Path(
         description="a dataset id (ds-…) or 'latest'",
+        json_schema_extra={"pattern": "^(latest|ds-[0-9a-f]{12})$"},
+        examples=["ds-1a2b3c4d5e6f"],
+    ),
+]
+# Appending to a dataset version: the store checks the id, with its message.
+BaseQuery = Annotated[
+    str | None,
+    Query(
+        description="append to this dataset (ds-… or 'latest'): the new version is its rows plus "
+        "the files' (duplicates dropped, conflicting labels reported in `appended`)",
         json_schema_extra={"pattern": "^(latest|ds-[0-9a-f]{12})$"},
         examples=["ds-1a2b3c4d5e6f"],
     ),
@@ -107,7 +117,8 @@ def _imported(result: ImportResult, settings: DataSettings, response: Response) 
     summary="Upload the X and Y files",
     description="Multipart upload of the challenge's two CSV files (fields `x` and `y`), validated "
     "and stored as an immutable dataset version. 201 when new, 200 when the same files were "
-    "imported before. 413 past `DATA_MAX_FILE_BYTES` per file, 415 when the body is not "
+    "imported before. With `?base=ds-…` the files are appended to that version (same columns "
+    "required). 413 past `DATA_MAX_FILE_BYTES` per file, 415 when the body is not "
     "multipart/form-data or a part is not CSV.",
     openapi_extra={"requestBody": _UPLOAD_BODY},
     responses={
@@ -117,7 +128,9 @@ def _imported(result: ImportResult, settings: DataSettings, response: Response) 
         415: {"model": ErrorBody, "description": "not multipart/form-data, or a part is not CSV"},
     },
 )
-async def upload_dataset(request: Request, response: Response, context: Context) -> DatasetView:
+async def upload_dataset(
+    request: Request, response: Response, context: Context, base: BaseQuery = None
+) -> DatasetView:
     settings = context.settings
     boundary = check_multipart(
         request.headers.get("content-type"),
@@ -136,6 +149,7 @@ async def upload_dataset(request: Request, response: Response, context: Context)
                 str(files["y"].path),
                 settings,
                 source_labels=(UPLOAD_SOURCE, UPLOAD_SOURCE),
+                base=base,
             )
         )
     return _imported(result, settings, response)
@@ -162,6 +176,7 @@ def import_from_urls(body: UrlImport, response: Response, context: Context) -> D
         settings,
         follow_redirects=settings.import_allow_private_urls,
         connect_to=connect_to,
+        base=body.base,
     )
     return _imported(result, settings, response)
 

@@ -11,11 +11,10 @@ from prodcat_data.api.context import ApiContext, get_context
 from prodcat_data.api.errors import ErrorBody
 from prodcat_data.runs.models import (
     RUN_ID_PATTERN,
-    EvaluateRequest,
+    AnyRunRequest,
     RunKind,
     RunState,
     RunView,
-    TrainRequest,
 )
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -48,14 +47,24 @@ _EXAMPLES: dict[str, Any] = {
         "summary": "evaluate a model on the test and holdout splits",
         "value": {"kind": "evaluate", "model": "m-0123456789ab", "prepared_id": "pp-3f2a9c0d1e4b"},
     },
+    "monitor": {
+        "summary": "judge the champion's last hour of traffic against its reference profile",
+        "value": {"kind": "monitor", "model": "models:/prodcat@champion", "since": "1h"},
+    },
+    "retrain": {
+        "summary": "preprocess the newest dataset, train, evaluate with the gate",
+        "value": {"kind": "retrain", "dataset_id": "latest", "family": "linear"},
+    },
 }
 
 
 @router.post(
     "",
     status_code=201,
-    summary="Start a train or evaluate run",
-    description="Starts the run through the configured runner and returns at once (201). With an "
+    summary="Start a train, evaluate, monitor or retrain run",
+    description="Starts the run through the configured runner and returns at once (201). A "
+    "retrain run is preprocess → train → evaluate with the gate, one at a time (409 while one is "
+    "active). With an "
     "`Idempotency-Key`, a retry of the same request returns the run it started (200) instead of "
     "starting another, from any API replica; the same key with a different body is a 409.",
     responses={
@@ -64,7 +73,8 @@ _EXAMPLES: dict[str, Any] = {
         404: {"model": ErrorBody, "description": "the prepared dataset or model does not exist"},
         409: {
             "model": ErrorBody,
-            "description": "the Idempotency-Key was used for another request",
+            "description": "the Idempotency-Key was used for another request, or a retraining "
+            "is already active",
         },
         429: {
             "model": ErrorBody,
@@ -73,9 +83,7 @@ _EXAMPLES: dict[str, Any] = {
     },
 )
 def start_run(
-    request: Annotated[
-        TrainRequest | EvaluateRequest, Body(discriminator="kind", openapi_examples=_EXAMPLES)
-    ],
+    request: Annotated[AnyRunRequest, Body(discriminator="kind", openapi_examples=_EXAMPLES)],
     response: Response,
     context: Context,
     idempotency_key: Annotated[

@@ -1,0 +1,1 @@
+"""prodcat monitor stage: the inference log against the model's reference profile."""
