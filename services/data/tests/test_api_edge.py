@@ -148,7 +148,7 @@ def test_a_stalled_request_gets_408_and_leaves_nothing(
     [
         # Swagger UI lists each operation under its path; ReDoc by its summary.
         ("docs", ['data-path="/runs/{run_id}/cancel"', 'data-path="/datasets/import"']),
-        ("redoc", ["Start a train or evaluate run", "Upload the X and Y files"]),
+        ("redoc", ["List runs, newest first", "Upload the X and Y files"]),
     ],
 )
 def test_the_docs_pages_work_without_a_network(

@@ -356,8 +356,20 @@ class RunService:
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMISSION_LOCK})
 
     def _admit(self, session: Session, record: RunRecord) -> None:
-        """Keeps at most `max_active_runs` pending or running, whichever replica started them.
+        """Keeps at most `max_active_runs` pending or running, and one retraining, whichever
+        replica started them (under the admission lock, so two replicas cannot both pass).
         A refused run leaves no record, so its idempotency key can start it later."""
+        if record.kind == "retrain":
+            other = session.scalar(
+                select(RunRecord.id).where(
+                    RunRecord.kind == "retrain",
+                    RunRecord.state.in_(ACTIVE_STATES),
+                    RunRecord.id != record.id,
+                )
+            )
+            if other is not None:
+                session.rollback()
+                raise ConflictError(f"retraining {other} is active: one retraining runs at a time")
         limit = self.settings.max_active_runs
         if self._count_active(session, besides=record.id) < limit:
             return
