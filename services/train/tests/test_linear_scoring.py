@@ -1,0 +1,138 @@
+"""The linear family's fast scoring path gives the predictions of the path it replaced (one
+scikit-learn CountVectorizer per block, TF-IDF by sparse products, the weights as trained) on a
+model trained here: same classes, probabilities within 1e-6, before and after a save/load, with a
+cold or a full word memory, and from weights saved in the old (classes x features) layout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import scipy.sparse as sp
+
+import prodcat_core.linear_model as linear_model
+from prodcat_core.labels import LabelCodec
+from prodcat_core.linear_model import WEIGHTS_FILE, LinearTextModel, char_wb_ngrams, softmax
+from prodcat_core.text import FIELD_SEPARATOR, listing_texts
+from prodcat_data.synthetic import generate_listings
+from prodcat_train.linear import LinearParams, fit_linear
+
+EDGE_TEXTS = [
+    "",
+    " ",
+    "a",
+    "é",
+    f"Titre seul{FIELD_SEPARATOR}",
+    f"{FIELD_SEPARATOR}description sans titre",
+    "Chaise CHAISE chaise  chaise\t\tde jardin",
+    "x" * 5000,
+    "Ça coûte 12,50 € — très bon état !!!",
+    "zzzqqq wwwkkk",
+]
+
+
+def _old_tfidf(
+    counts: sp.csr_matrix, idf: npt.NDArray[np.float32], sublinear: bool
+) -> sp.csr_matrix:
+    x = counts.astype(np.float32, copy=True).tocsr()
+    if sublinear:
+        np.log(x.data, out=x.data)
+        x.data += 1.0
+    x = sp.csr_matrix(x @ sp.diags(idf.astype(np.float32)))
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1), dtype=np.float32)).ravel()
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ x)
+
+
+def old_predict_proba(model: LinearTextModel, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """The scoring path before the fast one, verbatim in what it computes."""
+    parts = [
+        _old_tfidf(
+            block.count_vectorizer({t: i for i, t in enumerate(vocab)}).transform(
+                block.clip(texts)
+            ),
+            idf,
+            block.sublinear_tf,
+        )
+        * np.float32(block.weight)
+        for block, vocab, idf in zip(model.blocks, model.vocabularies, model.idfs, strict=True)
+    ]
+    x = sp.csr_matrix(sp.hstack(parts, format="csr"))
+    coef = np.ascontiguousarray(model.coef, dtype=np.float32)
+    scores = np.asarray(x @ coef.T, dtype=np.float32) + model.intercept
+    return softmax(scores / model.temperature)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[LinearTextModel, list[str]]:
+    x, y = generate_listings(2400, 11)
+    texts = listing_texts(x["designation"].tolist(), x["description"].tolist())
+    codec = LabelCodec.from_codes(y["prdtypecode"])
+    labels = codec.encode(y["prdtypecode"].to_numpy())
+    params = LinearParams(word_max_features=30_000, char_max_features=30_000, stack_folds=0)
+    fit = fit_linear(
+        texts[:1600], labels[:1600], texts[1600:2000], labels[1600:2000], codec.n_classes, params
+    )
+    return fit.model, [*texts[2000:], *EDGE_TEXTS]
+
+
+def _assert_same(model: LinearTextModel, texts: list[str]) -> None:
+    expected = old_predict_proba(model, texts)
+    for batch in (1, 32, len(texts)):
+        got = np.concatenate(
+            [model.predict_proba(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+        )
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_the_fast_path_predicts_what_the_old_one_did(
+    trained: tuple[LinearTextModel, list[str]],
+) -> None:
+    model, texts = trained
+    assert len({b.field for b in model.blocks}) == 2  # text and title blocks both exercised
+    _assert_same(model, texts)
+    # The same once every word is remembered (the second pass reads only the memory).
+    _assert_same(model, texts)
+
+
+def test_a_saved_model_and_old_layout_weights_predict_the_same(
+    trained: tuple[LinearTextModel, list[str]], tmp_path: Path
+) -> None:
+    model, texts = trained
+    model.save(tmp_path)
+    _assert_same(LinearTextModel.load(tmp_path), texts)
+    # Artifacts written before the fast path stored coef as classes x features, C order.
+    with np.load(tmp_path / WEIGHTS_FILE) as weights:
+        arrays = {k: weights[k] for k in weights.files}
+    arrays["coef"] = np.ascontiguousarray(arrays["coef"])
+    np.savez_compressed(tmp_path / WEIGHTS_FILE, **arrays)
+    old_layout = LinearTextModel.load(tmp_path)
+    assert old_layout.coef_t.flags.c_contiguous
+    _assert_same(old_layout, texts)
+
+
+def test_a_full_word_memory_is_cleared_and_changes_nothing(
+    trained: tuple[LinearTextModel, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    model, texts = trained
+    model.save(tmp_path)
+    monkeypatch.setattr(linear_model, "WORD_MEMORY", 50)
+    small = LinearTextModel.load(tmp_path)
+    _assert_same(small, texts)
+    # Bounded: cleared once past the limit, then at most one more text's words are added.
+    most_words = max(len(t.split()) for t in texts)
+    assert all(len(b._words) <= 51 + most_words for b in small._blocks)
+
+
+@pytest.mark.parametrize("word", ["a", "ab", "abc", "chaise", "é", "x" * 12])
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 5), (2, 5), (3, 3), (5, 6)])
+def test_char_wb_ngrams_are_scikit_learns(word: str, ngram_range: tuple[int, int]) -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    analyze = CountVectorizer(analyzer="char_wb", ngram_range=ngram_range).build_analyzer()
+    assert char_wb_ngrams(word, *ngram_range) == analyze(word)
