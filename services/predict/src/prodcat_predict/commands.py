@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from prodcat_core.errors import InvalidInputError
+from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.model import LoadedModel, load_bulk_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.threads import cpus_per_worker
@@ -80,30 +81,118 @@ def text(
 def batch(
     input_: Annotated[
         Path,
-        typer.Option("--input", help="Listings: .csv or .parquet with designation[, description]."),
+        typer.Option(
+            "--input",
+            help="Listings: a .csv or .parquet file with designation[, description], or a folder "
+            "of them.",
+        ),
     ],
     output: Annotated[
-        Path, typer.Option(help="Predictions: .csv or .parquet (written atomically).")
+        Path,
+        typer.Option(
+            help="A .csv or .parquet file (one process), or a folder: one "
+            "part-<i>-of-<n>.parquet per shard, then manifest.json and _SUCCESS."
+        ),
     ],
     model: Annotated[str, typer.Option(help=MODEL_HELP)] = "latest",
     chunk_rows: Annotated[int, typer.Option(min=1, help="Listings per model call.")] = 1024,
+    shard_index: Annotated[
+        int | None,
+        typer.Option(
+            help="This shard (env PREDICT_SHARD_INDEX, or JOB_COMPLETION_INDEX in an Indexed "
+            "Job; default 0)."
+        ),
+    ] = None,
+    shard_count: Annotated[
+        int | None,
+        typer.Option(help="Shards the rows are split into (env PREDICT_SHARD_COUNT; default 1)."),
+    ] = None,
 ) -> None:
-    """Predict every listing of a file; the other columns are kept, predictions appended."""
+    """Predict every listing of a file or a folder of files. Into a file: the other columns are
+    kept, predictions appended. Into a folder: shard by shard, restartable (a shard whose part
+    is there already is skipped)."""
+    chosen = {"shard_index": shard_index, "shard_count": shard_count}
+    settings = _settings(**{k: v for k, v in chosen.items() if v is not None})
+    started = time.perf_counter()
+    if output.suffix.lower() in (".csv", ".parquet"):
+        _batch_to_file(input_, output, model, chunk_rows, settings)
+    else:
+        _batch_shard(input_, output, model, chunk_rows, settings)
+    typer.echo(f"done in {time.perf_counter() - started:.1f}s")
+
+
+def _batch_to_file(
+    input_: Path, output: Path, model: str, chunk_rows: int, settings: PredictSettings
+) -> None:
     from prodcat_predict.batch_predict import predict_frame, read_listings, write_predictions
 
-    settings = _settings()
+    if settings.shard_count != 1 or input_.is_dir():
+        raise InvalidInputError(
+            f"--output {output}: shards and folder inputs write to a folder, not to one file"
+        )
     loaded = _load(model, settings)
     frame = read_listings(input_)
-    started = time.perf_counter()
     out, summary = predict_frame(
         frame, loaded, max_chars=settings.max_text_chars, chunk_rows=chunk_rows
     )
     write_predictions(out, output)
-    seconds = time.perf_counter() - started
     typer.echo(
-        f"predicted {summary.rows:,} listings with {loaded.metadata.model_id} in {seconds:.1f}s "
+        f"predicted {summary.rows:,} listings with {loaded.metadata.model_id} "
         f"({summary.empty} without text, {summary.truncated} truncated) -> {output}"
     )
+
+
+def _batch_shard(
+    input_: Path, output: Path, model: str, chunk_rows: int, settings: PredictSettings
+) -> None:
+    from prodcat_predict.shards import ShardPlan, check_shard, list_inputs, part_name, run_shard
+
+    index, count = settings.shard_index or 0, settings.shard_count
+    check_shard(index, count)
+    files = list_inputs(input_)  # all input checked before the model is fetched
+    pinned, version = pin_model_ref(model, settings)
+    loaded = _load(pinned, settings)
+    plan = ShardPlan(files, count, loaded.metadata.model_id, version)
+    done = run_shard(
+        plan,
+        index,
+        output,
+        loaded,
+        max_chars=settings.max_text_chars,
+        chunk_rows=chunk_rows,
+        top_k=settings.top_k,
+    )
+    where = output / part_name(index, count)
+    if done.state == "complete":
+        typer.echo(f"shard {index}/{count}: the batch is complete already -> {output}")
+    elif done.state == "skipped":
+        typer.echo(f"shard {index}/{count}: {where.name} exists for this batch, skipped")
+    else:
+        typer.echo(
+            f"shard {index}/{count}: predicted {done.rows:,} listings with {plan.model_id} "
+            f"({done.empty} without text, {done.truncated} truncated) -> {where}"
+        )
+    if done.finished:
+        typer.echo(f"batch complete: {plan.rows:,} listings in {count} part(s) -> {output}")
+
+
+def pin_model_ref(ref: str, settings: PredictSettings) -> tuple[str, str | None]:
+    """An alias (`models:/<name>@<alias>`) resolved once to the version it names now, so every
+    shard scores with the same model however the alias moves: (reference, registry version)."""
+    match = re.fullmatch(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[0-9]+))", ref)
+    if match is None:
+        return ref, None
+    if match["version"]:
+        return ref, match["version"]
+    import mlflow  # only when a registry is named
+
+    from prodcat_core.registry import ModelRegistry
+
+    tracking_uri = settings.tracking_uri or mlflow.get_tracking_uri()
+    found = ModelRegistry(tracking_uri, match["name"]).get_alias(match["alias"])
+    if found is None:
+        raise NotFoundError(f"--model {ref}: alias {match['alias']!r} is not set")
+    return f"models:/{match['name']}/{found.version}", found.version
 
 
 @predict_app.command()

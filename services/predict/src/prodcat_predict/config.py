@@ -111,6 +111,15 @@ class PredictSettings(ServiceSettings):
         description="prometheus-client multiprocess folder; created when workers > 1 and unset",
     )
 
+    # Batch scoring in shards: an Indexed Job gives each pod its index as JOB_COMPLETION_INDEX.
+    shard_index: int | None = Field(
+        None,
+        ge=0,
+        validation_alias=AliasChoices("PREDICT_SHARD_INDEX", "JOB_COMPLETION_INDEX", "shard_index"),
+        description="this process's shard of a batch (default: the Indexed Job's index, else 0)",
+    )
+    shard_count: int = Field(1, ge=1, le=10_000, description="shards a batch is split into")
+
     @model_validator(mode="after")
     def _check(self) -> PredictSettings:
         if self.max_items > self.max_queue:
