@@ -5,17 +5,19 @@ cold or a full word memory, and from weights saved in the old (classes x feature
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
-import scipy.sparse as sp
 
 import prodcat_core.linear_model as linear_model
 from prodcat_core.labels import LabelCodec
-from prodcat_core.linear_model import WEIGHTS_FILE, LinearTextModel, char_wb_ngrams, softmax
+from prodcat_core.linear_model import (
+    WEIGHTS_FILE,
+    LinearTextModel,
+    char_wb_ngrams,
+    reference_predict_proba,
+)
 from prodcat_core.text import FIELD_SEPARATOR, listing_texts
 from prodcat_data.synthetic import generate_listings
 from prodcat_train.linear import LinearParams, fit_linear
@@ -34,38 +36,6 @@ EDGE_TEXTS = [
 ]
 
 
-def _old_tfidf(
-    counts: sp.csr_matrix, idf: npt.NDArray[np.float32], sublinear: bool
-) -> sp.csr_matrix:
-    x = counts.astype(np.float32, copy=True).tocsr()
-    if sublinear:
-        np.log(x.data, out=x.data)
-        x.data += 1.0
-    x = sp.csr_matrix(x @ sp.diags(idf.astype(np.float32)))
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1), dtype=np.float32)).ravel()
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ x)
-
-
-def old_predict_proba(model: LinearTextModel, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    """The scoring path before the fast one, verbatim in what it computes."""
-    parts = [
-        _old_tfidf(
-            block.count_vectorizer({t: i for i, t in enumerate(vocab)}).transform(
-                block.clip(texts)
-            ),
-            idf,
-            block.sublinear_tf,
-        )
-        * np.float32(block.weight)
-        for block, vocab, idf in zip(model.blocks, model.vocabularies, model.idfs, strict=True)
-    ]
-    x = sp.csr_matrix(sp.hstack(parts, format="csr"))
-    coef = np.ascontiguousarray(model.coef, dtype=np.float32)
-    scores = np.asarray(x @ coef.T, dtype=np.float32) + model.intercept
-    return softmax(scores / model.temperature)
-
-
 @pytest.fixture(scope="module")
 def trained() -> tuple[LinearTextModel, list[str]]:
     x, y = generate_listings(2400, 11)
@@ -80,7 +50,7 @@ def trained() -> tuple[LinearTextModel, list[str]]:
 
 
 def _assert_same(model: LinearTextModel, texts: list[str]) -> None:
-    expected = old_predict_proba(model, texts)
+    expected = reference_predict_proba(model, texts)
     for batch in (1, 32, len(texts)):
         got = np.concatenate(
             [model.predict_proba(texts[i : i + batch]) for i in range(0, len(texts), batch)]

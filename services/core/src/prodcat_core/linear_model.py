@@ -260,3 +260,35 @@ class LinearTextModel:
             raise InvalidInputError(f"{folder}: linear model file missing: {e.filename}") from e
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise InvalidInputError(f"{folder}: linear model files are unreadable: {e}") from e
+
+
+def _reference_tfidf(counts: sp.csr_matrix, idf: FloatArray, sublinear: bool) -> sp.csr_matrix:
+    x = counts.astype(np.float32, copy=True).tocsr()
+    if sublinear:
+        np.log(x.data, out=x.data)
+        x.data += 1.0
+    x = sp.csr_matrix(x @ sp.diags(idf.astype(np.float32)))
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1), dtype=np.float32)).ravel()
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ x)
+
+
+def reference_predict_proba(model: LinearTextModel, texts: Sequence[str]) -> FloatArray:
+    """The plain path the fast scoring replaced (one scikit-learn CountVectorizer per block,
+    TF-IDF by sparse products, the weights as trained): what a test holds the fast path to, and
+    the benchmarks' "before"."""
+    parts = [
+        _reference_tfidf(
+            block.count_vectorizer({t: i for i, t in enumerate(vocab)}).transform(
+                block.clip(texts)
+            ),
+            idf,
+            block.sublinear_tf,
+        )
+        * np.float32(block.weight)
+        for block, vocab, idf in zip(model.blocks, model.vocabularies, model.idfs, strict=True)
+    ]
+    x = sp.csr_matrix(sp.hstack(parts, format="csr"))
+    coef = np.ascontiguousarray(model.coef, dtype=np.float32)
+    scores = np.asarray(x @ coef.T, dtype=np.float32) + model.intercept
+    return softmax(scores / model.temperature)
