@@ -283,14 +283,20 @@ def test_cronjob_runs_exactly_the_runner_train_job(scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_job_templates_are_complete_run_jobs(scenario: str) -> None:
     templates = job_templates(objects(scenario))
-    assert set(templates) == {"train", "evaluate"}
+    assert set(templates) == {"train", "evaluate", "batch"}
     for stage, job in templates.items():
         assert job["apiVersion"] == "batch/v1"
         assert job["kind"] == "Job"
         assert job["metadata"]["name"] == "RUN_NAME"
         spec = job["spec"]
-        for field in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        # A batch Job retries per shard (index), the others as a whole.
+        retries = "backoffLimitPerIndex" if stage == "batch" else "backoffLimit"
+        for field in (retries, "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
             assert isinstance(spec[field], int), f"{stage}: {field}"
+        if stage == "batch":
+            assert spec["completionMode"] == "Indexed"
+            assert spec["completions"] == values(scenario)["jobs"]["batch"]["shards"]
+            assert "backoffLimit" not in spec
         # Bad input (exit 2) is never retried; an eviction does not use up a retry.
         rules = spec["podFailurePolicy"]["rules"]
         assert rules[0]["action"] == "FailJob"
@@ -311,7 +317,9 @@ def test_job_templates_are_complete_run_jobs(scenario: str) -> None:
             )
             assert env["TRAIN_MODELS_DIR"]["value"].startswith("/artifacts/")
         assert container["command"] == ["prodcat"]
-        assert container["args"][0] == stage
+        assert container["args"][: 2 if stage == "batch" else 1] == (
+            ["predict", "batch"] if stage == "batch" else [stage]
+        )
         claims = {
             v["persistentVolumeClaim"]["claimName"]
             for v in pod["volumes"]
