@@ -1,7 +1,7 @@
 """Benchmark: batch scoring, in one run.
 
   (a) per core: listings/s of one process scoring with one thread, at batch 1 and 32, for the
-      linear family before the fast path (prodcat_core.linear_model.reference_predict_proba, the
+      linear family before the fast path (prodcat_core.linear_model.ReferenceLinearScorer, the
       code it replaced) and after it (cold: a freshly loaded model on texts it has not seen;
       warm: the same texts again), and for the transformer family (ONNX Runtime, one thread;
       the linear speed-up does not touch it, so before = after); the one-listing latency;
@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ import numpy.typing as npt
 from common import print_table, write_json
 from threadpoolctl import threadpool_limits
 
-from prodcat_core.linear_model import LinearTextModel, reference_predict_proba
+from prodcat_core.linear_model import LinearTextModel, ReferenceLinearScorer
 from prodcat_core.model import load_model
 from prodcat_core.text import listing_texts
 from prodcat_data.synthetic import generate_listings
@@ -65,8 +64,8 @@ def per_core(
     rows: list[dict[str, Any]] = []
     with threadpool_limits(1):
         for batch in (1, 32):
-            legacy = partial(reference_predict_proba, LinearTextModel.load(linear_dir))
-            before, before_ms = rate(legacy, texts, batch, seconds)
+            legacy = ReferenceLinearScorer(LinearTextModel.load(linear_dir))
+            before, before_ms = rate(legacy.predict_proba, texts, batch, seconds)
             cold_model = LinearTextModel.load(linear_dir)
             # Cold: every call reads texts the model has not seen (one pass, no repeat).
             cold_texts = texts[len(texts) // 2 :]

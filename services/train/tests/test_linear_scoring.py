@@ -15,8 +15,8 @@ from prodcat_core.labels import LabelCodec
 from prodcat_core.linear_model import (
     WEIGHTS_FILE,
     LinearTextModel,
+    ReferenceLinearScorer,
     char_wb_ngrams,
-    reference_predict_proba,
 )
 from prodcat_core.text import FIELD_SEPARATOR, listing_texts
 from prodcat_data.synthetic import generate_listings
@@ -50,7 +50,7 @@ def trained() -> tuple[LinearTextModel, list[str]]:
 
 
 def _assert_same(model: LinearTextModel, texts: list[str]) -> None:
-    expected = reference_predict_proba(model, texts)
+    expected = ReferenceLinearScorer(model).predict_proba(texts)
     for batch in (1, 32, len(texts)):
         got = np.concatenate(
             [model.predict_proba(texts[i : i + batch]) for i in range(0, len(texts), batch)]

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from prodcat_core.cpus import available_cpus
 from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.model import LoadedModel, load_bulk_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
@@ -107,6 +108,13 @@ def batch(
         int | None,
         typer.Option(help="Shards the rows are split into (env PREDICT_SHARD_COUNT; default 1)."),
     ] = None,
+    all_shards: Annotated[
+        bool,
+        typer.Option(
+            help="Run every shard here, as parallel processes (at most one per CPU): what a "
+            "local run does where a cluster runs an Indexed Job."
+        ),
+    ] = False,
 ) -> None:
     """Predict every listing of a file or a folder of files. Into a file: the other columns are
     kept, predictions appended. Into a folder: shard by shard, restartable (a shard whose part
@@ -117,7 +125,7 @@ def batch(
     if output.suffix.lower() in (".csv", ".parquet"):
         _batch_to_file(input_, output, model, chunk_rows, settings)
     else:
-        _batch_shard(input_, output, model, chunk_rows, settings)
+        _batch_shard(input_, output, model, chunk_rows, settings, all_shards=all_shards)
     typer.echo(f"done in {time.perf_counter() - started:.1f}s")
 
 
@@ -143,9 +151,22 @@ def _batch_to_file(
 
 
 def _batch_shard(
-    input_: Path, output: Path, model: str, chunk_rows: int, settings: PredictSettings
+    input_: Path,
+    output: Path,
+    model: str,
+    chunk_rows: int,
+    settings: PredictSettings,
+    *,
+    all_shards: bool,
 ) -> None:
-    from prodcat_predict.shards import ShardPlan, check_shard, list_inputs, part_name, run_shard
+    from prodcat_predict.shards import (
+        ShardPlan,
+        check_shard,
+        describe_shard,
+        list_inputs,
+        run_all_shards,
+        run_shard,
+    )
 
     index, count = settings.shard_index or 0, settings.shard_count
     check_shard(index, count)
@@ -153,26 +174,27 @@ def _batch_shard(
     pinned, version = pin_model_ref(model, settings)
     loaded = _load(pinned, settings)
     plan = ShardPlan(files, count, loaded.metadata.model_id, version)
-    done = run_shard(
-        plan,
-        index,
-        output,
-        loaded,
-        max_chars=settings.max_text_chars,
-        chunk_rows=chunk_rows,
-        top_k=settings.top_k,
-    )
-    where = output / part_name(index, count)
-    if done.state == "complete":
-        typer.echo(f"shard {index}/{count}: the batch is complete already -> {output}")
-    elif done.state == "skipped":
-        typer.echo(f"shard {index}/{count}: {where.name} exists for this batch, skipped")
-    else:
-        typer.echo(
-            f"shard {index}/{count}: predicted {done.rows:,} listings with {plan.model_id} "
-            f"({done.empty} without text, {done.truncated} truncated) -> {where}"
+    max_chars, top_k = settings.max_text_chars, settings.top_k
+    if all_shards:
+        processes = min(count, available_cpus())
+        done = run_all_shards(
+            plan,
+            output,
+            loaded.path,
+            processes=processes,
+            max_chars=max_chars,
+            chunk_rows=chunk_rows,
+            top_k=top_k,
         )
-    if done.finished:
+    else:
+        done = [
+            run_shard(
+                plan, index, output, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k
+            )
+        ]
+    for shard in done:
+        typer.echo(describe_shard(shard, plan, output))
+    if any(shard.finished for shard in done):
         typer.echo(f"batch complete: {plan.rows:,} listings in {count} part(s) -> {output}")
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -102,12 +104,14 @@ def _read_header(path: Path) -> tuple[list[str], int]:
         if suffix == ".parquet":
             meta = pq.ParquetFile(path).metadata
             return list(meta.schema.to_arrow_schema().names), int(meta.num_rows)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        return [str(c) for c in frame.columns], len(frame)
+        columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        # Rows are counted by parsing (a quoted description may hold newlines), one column kept.
+        rows = len(pd.read_csv(path, usecols=[0], dtype=str, keep_default_na=False))
     except pd.errors.EmptyDataError:
         return [], 0
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as e:
         raise InvalidInputError(f"--input {path}: unreadable {suffix[1:]} file: {e}") from e
+    return columns, rows
 
 
 def list_inputs(source: Path) -> tuple[InputFile, ...]:
@@ -294,4 +298,57 @@ def run_shard(
     finished = finish(plan, output)
     return ShardOutcome(
         outcome.index, outcome.state, outcome.rows, outcome.empty, outcome.truncated, finished
+    )
+
+
+def _score_shard(
+    plan: ShardPlan,
+    index: int,
+    output: Path,
+    artifact: Path,
+    max_chars: int,
+    chunk_rows: int,
+    top_k: int,
+) -> ShardOutcome:
+    """One shard in a process of its own (run_all_shards): loads the model, scores the shard."""
+    from prodcat_core.model import load_model
+
+    loaded = load_model(artifact, intra_op_threads=1)
+    return run_shard(
+        plan, index, output, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k
+    )
+
+
+def run_all_shards(
+    plan: ShardPlan,
+    output: Path,
+    artifact: Path,
+    *,
+    processes: int,
+    max_chars: int,
+    chunk_rows: int,
+    top_k: int,
+) -> list[ShardOutcome]:
+    """Every shard of the plan on this machine, `processes` at a time (what an Indexed Job does
+    with pods): the local runner's way to run a batch."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    with ProcessPoolExecutor(max_workers=max(1, processes), mp_context=context) as pool:
+        futures = [
+            pool.submit(_score_shard, plan, i, output, artifact, max_chars, chunk_rows, top_k)
+            for i in range(plan.count)
+        ]
+        return [f.result() for f in futures]
+
+
+def describe_shard(shard: ShardOutcome, plan: ShardPlan, output: Path) -> str:
+    """The CLI's line about one shard."""
+    where = output / part_name(shard.index, plan.count)
+    head = f"shard {shard.index}/{plan.count}"
+    if shard.state == "complete":
+        return f"{head}: the batch is complete already -> {output}"
+    if shard.state == "skipped":
+        return f"{head}: {where.name} exists for this batch, skipped"
+    return (
+        f"{head}: predicted {shard.rows:,} listings with {plan.model_id} "
+        f"({shard.empty} without text, {shard.truncated} truncated) -> {where}"
     )

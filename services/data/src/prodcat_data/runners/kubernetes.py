@@ -1,8 +1,9 @@
 """KubernetesRunner: a run is a `batch/v1` Job built from the chart's template.
 
-The Helm chart renders the train and evaluate Job specs into a ConfigMap (keys `train.yaml`,
-`evaluate.yaml`) mounted at `DATA_JOB_TEMPLATE_DIR`. The runner changes only what makes the Job
-this run's: `metadata.name`, the `prodcat.io/run-*` labels, and the `run` container's args. Image,
+The Helm chart renders the train, evaluate and batch Job specs into a ConfigMap (keys
+`train.yaml`, `evaluate.yaml`, `batch.yaml`) mounted at `DATA_JOB_TEMPLATE_DIR`. The runner
+changes only what makes the Job this run's: `metadata.name`, the `prodcat.io/run-*` labels, the
+`run` container's args and, for a batch run, completions (its shards) and parallelism. Image,
 resources, volumes, securityContext, service account, backoffLimit, activeDeadlineSeconds and
 ttlSecondsAfterFinished are the chart's, so a Job started here and one rendered by the chart are
 the same object.
@@ -13,6 +14,7 @@ pods/log get."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import re
 from datetime import UTC, datetime
@@ -26,7 +28,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_data.config import DataSettings
-from prodcat_data.runners.base import Observed, RunRef
+from prodcat_data.runners.base import Observed, RunRef, shard_count
 from prodcat_data.runs.models import RUN_KINDS, RunKind, check_run_id
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ def check_job_template(template: Any, where: str) -> dict[str, Any]:
 
 
 def load_job_templates(folder: Path) -> dict[RunKind, dict[str, Any]]:
-    """`train.yaml` and `evaluate.yaml` from the mounted ConfigMap."""
+    """`train.yaml`, `evaluate.yaml` and `batch.yaml` from the mounted ConfigMap."""
     templates: dict[RunKind, dict[str, Any]] = {}
     for kind in RUN_KINDS:
         path = folder / f"{kind}.yaml"
@@ -99,8 +101,15 @@ def load_job_templates(folder: Path) -> dict[RunKind, dict[str, Any]]:
 def build_job(
     template: dict[str, Any], kind: RunKind, run_id: str, args: list[str]
 ) -> dict[str, Any]:
-    """The run's Job: the template with its name, run labels and the container's args set."""
+    """The run's Job: the template with its name, run labels and the container's args set; a
+    batch run's Indexed Job also gets one completion per shard (and no more pods at once than
+    shards)."""
     job = copy.deepcopy(template)
+    if kind == "batch":
+        shards = shard_count(args)
+        spec = job["spec"]
+        spec["completions"] = shards
+        spec["parallelism"] = min(int(spec.get("parallelism") or shards), shards)
     name = job_name(kind, run_id)
     run_labels = {RUN_ID_LABEL: run_id, RUN_KIND_LABEL: kind}
     job["metadata"]["name"] = name
@@ -120,8 +129,38 @@ def _condition(job: client.V1Job, *types: str) -> client.V1JobCondition | None:
     return None
 
 
+def count_indexes(indexes: str | None) -> int:
+    """How many indexes a Job status list names ("1,3-5" is 4)."""
+    total = 0
+    for item in (indexes or "").split(","):
+        if item:
+            low, _, high = item.partition("-")
+            total += int(high or low) - int(low) + 1
+    return total
+
+
+def shard_progress(job: client.V1Job) -> dict[str, int] | None:
+    """An Indexed Job's shards: total, completed and failed (None for other Jobs)."""
+    if job.spec is None or job.spec.completion_mode != "Indexed":
+        return None
+    status = job.status or client.V1JobStatus()
+    return {
+        "total": int(job.spec.completions or 0),
+        "completed": count_indexes(status.completed_indexes),
+        "failed": count_indexes(status.failed_indexes),
+    }
+
+
 def job_state(job: client.V1Job) -> Observed:
     """A run's state from its Job's status and conditions."""
+    observed = _job_state(job)
+    shards = shard_progress(job)
+    if shards is None:
+        return observed
+    return dataclasses.replace(observed, shards=shards)
+
+
+def _job_state(job: client.V1Job) -> Observed:
     status = job.status or client.V1JobStatus()
     started = status.start_time
     if done := _condition(job, "Complete", "SuccessCriteriaMet"):

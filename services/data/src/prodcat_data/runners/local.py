@@ -33,6 +33,7 @@ from prodcat_data.runs.models import RunKind, RunState, check_run_id
 logger = logging.getLogger(__name__)
 
 _TAIL_BYTES = 256 * 1024
+ALL_SHARDS_OPTION = "--all-shards"
 
 
 def cli_command() -> list[str]:
@@ -122,6 +123,7 @@ class LocalRunner:
             "MLFLOW_TRACKING_URI": absolute_store_uri(settings.tracking_uri),
             "MLFLOW_REGISTRY_URI": absolute_store_uri(settings.tracking_uri),
         }
+        env["PREDICT_MODELS_DIR"] = models  # batch runs
         for stage in ("TRAIN", "EVALUATE"):
             env |= {
                 f"{stage}_PREPARED_DIR": prepared,
@@ -143,6 +145,8 @@ class LocalRunner:
     def start(self, run_id: str, kind: RunKind, args: list[str]) -> str:
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
+        if kind == "batch":  # the shards as parallel processes, where a cluster runs pods
+            args = [*args, ALL_SHARDS_OPTION]
         command = [sys.executable, "-m", "prodcat_data.runners.supervise", "--detach"]
         command += [str(folder), "--", *self.cli, *args]
         env = {**os.environ, **self.env}

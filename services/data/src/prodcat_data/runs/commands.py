@@ -73,7 +73,7 @@ def _finish(run: RunView, wait: bool) -> None:
 
 @runs_app.command("start")
 def start(
-    kind: Annotated[str, typer.Argument(help="train or evaluate")],
+    kind: Annotated[str, typer.Argument(help="train, evaluate or batch")],
     prepared: Annotated[
         str, typer.Option(help="Prepared dataset id (pp-…), or 'latest'.")
     ] = "latest",
@@ -84,8 +84,17 @@ def start(
     ] = None,
     model: Annotated[str | None, typer.Option(help="evaluate: model id (m-…) or 'latest'.")] = None,
     model_version: Annotated[
-        str | None, typer.Option(help="evaluate: registry version instead of a model id.")
+        str | None,
+        typer.Option(help="evaluate: registry version instead of a model id; batch: the version."),
     ] = None,
+    input_: Annotated[
+        str | None,
+        typer.Option("--input", help="batch: listings file or folder, under the input root."),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="batch: output folder, under the output root.")
+    ] = None,
+    shards: Annotated[int, typer.Option(help="batch: shards (pods, or local processes).")] = 2,
     promote: Annotated[
         bool, typer.Option(help="evaluate: move champion to it if the gate passes.")
     ] = False,
@@ -97,7 +106,7 @@ def start(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Start a train or evaluate run (the same as POST /runs)."""
+    """Start a train, evaluate or batch run (the same as POST /runs)."""
     from pydantic import TypeAdapter, ValidationError
 
     from prodcat_data.runs.models import RunRequest
@@ -107,8 +116,16 @@ def start(
         body |= {"family": family, "params": parse_overrides(set_ or [])}
     elif kind == "evaluate":
         body |= {"model": model, "model_version": model_version, "promote": promote}
+    elif kind == "batch":
+        body = {
+            "kind": kind,
+            "input": input_,
+            "output": output,
+            "model_version": model_version,
+            "shards": shards,
+        }
     else:
-        raise InvalidInputError(f"kind {kind!r}: expected train or evaluate")
+        raise InvalidInputError(f"kind {kind!r}: expected train, evaluate or batch")
     try:
         request = TypeAdapter(RunRequest).validate_python(body)
     except ValidationError as e:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from prodcat_core.errors import InvalidInputError
 
-RunKind = Literal["train", "evaluate"]
+RunKind = Literal["train", "evaluate", "batch"]
 RunState = Literal["pending", "running", "succeeded", "failed", "cancelled"]
-RUN_KINDS: tuple[RunKind, ...] = ("train", "evaluate")
+RUN_KINDS: tuple[RunKind, ...] = ("train", "evaluate", "batch")
 RUN_STATES: tuple[RunState, ...] = ("pending", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATES: tuple[RunState, ...] = ("pending", "running")
 TERMINAL_STATES: tuple[RunState, ...] = ("succeeded", "failed", "cancelled")
@@ -26,6 +26,14 @@ MAX_PARAMS = 50
 MAX_PARAM_CHARS = 256
 
 ParamValue = str | int | float | bool | None | list[int] | list[float] | list[str]
+
+
+def as_run_kind(value: str) -> RunKind:
+    """A stored kind as the RunKind it is."""
+    for kind in RUN_KINDS:
+        if kind == value:
+            return kind
+    raise ValueError(f"unknown run kind {value!r}")
 
 
 def check_run_id(value: str) -> str:
@@ -105,7 +113,42 @@ class EvaluateRequest(_Request):
         return self
 
 
-RunRequest = Annotated[TrainRequest | EvaluateRequest, Field(discriminator="kind")]
+# A path under the batch input or output root: relative, no `..`, no hidden or odd characters.
+BATCH_PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$"
+
+
+class BatchRequest(BaseModel):
+    """Score a catalogue in shards (`prodcat predict batch` as an Indexed Job)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["batch"]
+    input: str = Field(
+        pattern=BATCH_PATH_PATTERN,
+        description="file or folder of CSV/Parquet listings, under the batch input root",
+        examples=["catalogue/2025-01"],
+    )
+    output: str = Field(
+        pattern=BATCH_PATH_PATTERN,
+        description="folder for the parts, manifest.json and _SUCCESS, under the batch output root",
+        examples=["catalogue-2025-01-v3"],
+    )
+    model_version: str = Field(
+        pattern=r"^[1-9][0-9]{0,9}$",
+        description="registry version that scores every shard",
+        examples=["3"],
+    )
+    shards: int = Field(2, ge=1, le=1000, description="shards (pods of the Indexed Job)")
+
+    @field_validator("input", "output")
+    @classmethod
+    def _inside_the_root(cls, value: str) -> str:
+        if any(part.startswith(".") for part in value.split("/")):
+            raise ValueError("a path under the root: no '..' and no hidden folder")
+        return value
+
+
+RunRequest = Annotated[TrainRequest | EvaluateRequest | BatchRequest, Field(discriminator="kind")]
 
 
 class RunView(BaseModel):

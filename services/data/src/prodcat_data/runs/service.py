@@ -23,16 +23,25 @@ from prodcat_core.errors import ConflictError, InvalidInputError, NotFoundError,
 from prodcat_core.logging import log_context
 from prodcat_core.model import model_store
 from prodcat_data.config import DataSettings
-from prodcat_data.runners.base import Observed, Runner, RunRef, extract_outcome, stage_args
+from prodcat_data.runners.base import (
+    BatchArgs,
+    Observed,
+    Runner,
+    RunRef,
+    extract_outcome,
+    stage_args,
+)
 from prodcat_data.runs.models import (
     ACTIVE_STATES,
     RUN_STATES,
     TERMINAL_STATES,
+    BatchRequest,
     EvaluateRequest,
     RunKind,
     RunState,
     RunView,
     TrainRequest,
+    as_run_kind,
     check_run_id,
 )
 from prodcat_data.runs.schema import RunRecord
@@ -46,11 +55,14 @@ OUTCOME_LOG_LINES = 400
 MAX_KEY_CHARS = 255
 
 
+AnyRunRequest = TrainRequest | EvaluateRequest | BatchRequest
+
+
 def new_run_id() -> str:
     return f"r-{uuid.uuid4().hex[:12]}"
 
 
-def request_sha256(request: TrainRequest | EvaluateRequest) -> str:
+def request_sha256(request: AnyRunRequest) -> str:
     """A stable digest of what was asked (defaults filled in), to tell a retry from a new body."""
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -84,8 +96,7 @@ class RunService:
         return record
 
     def _ref(self, record: RunRecord) -> RunRef:
-        kind: RunKind = "train" if record.kind == "train" else "evaluate"
-        return RunRef(record.id, kind, record.handle, record.created_at)
+        return RunRef(record.id, as_run_kind(record.kind), record.handle, record.created_at)
 
     def mlflow_url(self, outcome: dict[str, Any]) -> str | None:
         run = outcome.get("mlflow_run_id")
@@ -99,7 +110,7 @@ class RunService:
         tail = self.runner.logs_tail(self._ref(record), logs) if logs else None
         return RunView(
             id=record.id,
-            kind="train" if record.kind == "train" else "evaluate",
+            kind=as_run_kind(record.kind),
             state=state,
             reason=record.reason,
             runner=record.runner,
@@ -158,9 +169,7 @@ class RunService:
             )
         return existing
 
-    def replayed(
-        self, request: TrainRequest | EvaluateRequest, idempotency_key: str | None
-    ) -> RunView | None:
+    def replayed(self, request: AnyRunRequest, idempotency_key: str | None) -> RunView | None:
         """The run this key started already for this request (409 for another request)."""
         if idempotency_key is None:
             return None
@@ -174,12 +183,16 @@ class RunService:
 
         return ModelRegistry(self.settings.tracking_uri, self.settings.registered_model)
 
+    def _resolve_version(self, version: str) -> tuple[str, str | None, str | None]:
+        """(the stage's --model, model id, registry version) of a registry version."""
+        registry = self.registry()
+        info = registry.get_version(version)
+        return f"models:/{registry.name}/{info.version}", info.model_id, info.version
+
     def _resolve_model(self, request: EvaluateRequest) -> tuple[str, str | None, str | None]:
         """(the stage's --model, model id, registry version) of an evaluate request."""
         if request.model_version is not None:
-            registry = self.registry()
-            info = registry.get_version(request.model_version)
-            return f"models:/{registry.name}/{info.version}", info.model_id, info.version
+            return self._resolve_version(request.model_version)
         models = model_store(self.settings.models_dir)
         ref = request.model or "latest"
         if not models.root.is_dir():
@@ -189,18 +202,31 @@ class RunService:
         return model_id, model_id, None
 
     def start(
-        self, request: TrainRequest | EvaluateRequest, idempotency_key: str | None = None
+        self, request: AnyRunRequest, idempotency_key: str | None = None
     ) -> tuple[RunView, bool]:
         """Starts a run, or returns the run this key started already. Returns (run, created)."""
         digest = request_sha256(request)
         key = check_idempotency_key(idempotency_key) if idempotency_key is not None else None
         if (existing_view := self.replayed(request, key)) is not None:
             return existing_view, False
-        prepared_id = prepared_store(self.settings.prepared_dir).resolve(request.prepared_id)
         model_id = version = None
-        if isinstance(request, TrainRequest):
+        params: dict[str, Any] = {}
+        if isinstance(request, BatchRequest):
+            prepared_id = ""  # a batch run reads listing files, not a prepared dataset
+            model_ref, model_id, version = self._resolve_version(request.model_version)
+            params = {"input": request.input, "output": request.output, "shards": request.shards}
+            batch = BatchArgs(
+                str(self.settings.batch_input_root / request.input),
+                str(self.settings.batch_output_root / request.output),
+                request.shards,
+            )
+            args = stage_args("batch", prepared_id, model=model_ref, batch=batch)
+        elif isinstance(request, TrainRequest):
+            prepared_id = prepared_store(self.settings.prepared_dir).resolve(request.prepared_id)
+            params = dict(request.params)
             args = stage_args("train", prepared_id, family=request.family, params=request.params)
         else:
+            prepared_id = prepared_store(self.settings.prepared_dir).resolve(request.prepared_id)
             model_ref, model_id, version = self._resolve_model(request)
             args = stage_args("evaluate", prepared_id, model=model_ref, promote=request.promote)
         now = _now()
@@ -210,7 +236,7 @@ class RunService:
             state="pending",
             prepared_id=prepared_id,
             family=request.family if isinstance(request, TrainRequest) else None,
-            params=dict(request.params) if isinstance(request, TrainRequest) else {},
+            params=params,
             model=model_id,
             model_version=version,
             promote=request.promote if isinstance(request, EvaluateRequest) else None,
@@ -240,7 +266,7 @@ class RunService:
         return self.view(self._launch(record)), True
 
     def _launch(self, record: RunRecord) -> RunRecord:
-        kind: RunKind = "train" if record.kind == "train" else "evaluate"
+        kind = as_run_kind(record.kind)
         with log_context(run_id=record.id):
             try:
                 handle = self.runner.start(record.id, kind, list(record.args))
@@ -296,19 +322,24 @@ class RunService:
         except ProdcatError as e:
             logger.warning("run %s: state unknown: %s", record.id, e.message)
             return record
-        if not self._changed(record, observed):
+        # A batch run's shards (from its Indexed Job) are shown while it runs.
+        shards = {"shards": observed.shards} if observed.shards is not None else {}
+        progressed = bool(shards) and shards["shards"] != (record.outcome or {}).get("shards")
+        if not (self._changed(record, observed) or progressed):
             return record
         values: dict[str, Any] = {
             "state": observed.state,
             "reason": observed.reason,
             "exit_code": observed.exit_code,
             "started_at": observed.started_at or record.started_at,
+            "outcome": {**(record.outcome or {}), **shards},
         }
         if observed.state in TERMINAL_STATES:
             values["finished_at"] = observed.finished_at or _now()
-            values["outcome"] = extract_outcome(
-                ref.kind, self.runner.logs_tail(ref, OUTCOME_LOG_LINES)
-            )
+            values["outcome"] = {
+                **extract_outcome(ref.kind, self.runner.logs_tail(ref, OUTCOME_LOG_LINES)),
+                **shards,
+            }
             logger.info("run %s %s", record.id, observed.state, extra={"run_id": record.id})
         self._update(record.id, **values)
         return self._reload(record.id)

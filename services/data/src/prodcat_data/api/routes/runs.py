@@ -1,4 +1,4 @@
-"""`/runs`: start train and evaluate runs (exactly once per Idempotency-Key), follow, cancel."""
+"""`/runs`: start train, evaluate and batch runs (once per Idempotency-Key), follow, cancel."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from prodcat_data.api.context import ApiContext, get_context
 from prodcat_data.api.errors import ErrorBody
 from prodcat_data.runs.models import (
     RUN_ID_PATTERN,
+    BatchRequest,
     EvaluateRequest,
     RunKind,
     RunState,
@@ -48,13 +49,23 @@ _EXAMPLES: dict[str, Any] = {
         "summary": "evaluate a model on the test and holdout splits",
         "value": {"kind": "evaluate", "model": "m-0123456789ab", "prepared_id": "pp-3f2a9c0d1e4b"},
     },
+    "batch": {
+        "summary": "score a catalogue in 4 shards with registry version 3",
+        "value": {
+            "kind": "batch",
+            "input": "catalogue/2025-01",
+            "output": "catalogue-2025-01-v3",
+            "model_version": "3",
+            "shards": 4,
+        },
+    },
 }
 
 
 @router.post(
     "",
     status_code=201,
-    summary="Start a train or evaluate run",
+    summary="Start a train, evaluate or batch run",
     description="Starts the run through the configured runner and returns at once (201). With an "
     "`Idempotency-Key`, a retry of the same request returns the run it started (200) instead of "
     "starting another, from any API replica; the same key with a different body is a 409.",
@@ -70,7 +81,8 @@ _EXAMPLES: dict[str, Any] = {
 )
 def start_run(
     request: Annotated[
-        TrainRequest | EvaluateRequest, Body(discriminator="kind", openapi_examples=_EXAMPLES)
+        TrainRequest | EvaluateRequest | BatchRequest,
+        Body(discriminator="kind", openapi_examples=_EXAMPLES),
     ],
     response: Response,
     context: Context,
