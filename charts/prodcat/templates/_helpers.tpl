@@ -311,6 +311,9 @@ spec:
               value: /artifacts/models
             - name: PREDICT_DOWNLOAD_DIR
               value: /tmp/model
+            # A batch pod serves nothing: not the image's 0.0.0.0.
+            - name: PREDICT_HOST
+              value: 127.0.0.1
             {{- else }}
             - name: EVALUATE_PREPARED_DIR
               value: /data/prepared
