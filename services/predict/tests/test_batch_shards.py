@@ -188,3 +188,16 @@ def test_bad_input_fails_with_one_line_and_leaves_no_output(
     assert line.startswith("error: ")
     assert message in line
     assert not out.exists()
+
+
+def test_the_challenges_unnamed_first_column_is_the_listing_id(tmp_path: Path) -> None:
+    from prodcat_predict.batch_predict import read_listings
+
+    x, _ = generate_listings(600, 4)
+    x.set_axis(pd.Index(range(900, 1500)), axis=0).to_csv(tmp_path / "x.csv")  # ",designation,…"
+    frame = read_listings(tmp_path / "x.csv")
+    assert "Unnamed: 0" not in frame.columns
+    assert frame["id"].tolist()[:2] == [900, 901]
+    named = pd.DataFrame({"id": [5], "Unnamed: 0": [7], "designation": ["Chaise"]})
+    named.to_csv(tmp_path / "y.csv", index=False)
+    assert read_listings(tmp_path / "y.csv")["id"].tolist() == [5]  # an id column wins
