@@ -16,8 +16,8 @@ from prodcat_core.linear_model import (
     WEIGHTS_FILE,
     LinearTextModel,
     ReferenceLinearScorer,
-    char_wb_ngrams,
 )
+from prodcat_core.ngrams import Analyzer, analyzer, char_wb_ngrams
 from prodcat_core.text import FIELD_SEPARATOR, listing_texts
 from prodcat_data.synthetic import generate_listings
 from prodcat_train.linear import LinearParams, fit_linear
@@ -106,3 +106,35 @@ def test_char_wb_ngrams_are_scikit_learns(word: str, ngram_range: tuple[int, int
 
     analyze = CountVectorizer(analyzer="char_wb", ngram_range=ngram_range).build_analyzer()
     assert char_wb_ngrams(word, *ngram_range) == analyze(word)
+
+
+ANALYZED = [
+    "",
+    "a",
+    "Chaise de JARDIN en teck, très bon état",
+    "tab\tand  double  spaces\n\nnew lines",
+    "Éléphant ÇA coûte 12,50 € — l'été!",
+    "x" * 30,
+    "ﬁ ligature, Ⅻ numeral, ½ fraction",
+]
+
+
+@pytest.mark.parametrize("kind", ["word", "char_wb", "char"])
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 5), (1, 5)])
+@pytest.mark.parametrize(("lowercase", "strip_accents"), [(True, None), (False, "unicode")])
+def test_the_analyzers_are_scikit_learns(
+    kind: Analyzer, ngram_range: tuple[int, int], lowercase: bool, strip_accents: str | None
+) -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    theirs = CountVectorizer(
+        analyzer=kind, ngram_range=ngram_range, lowercase=lowercase, strip_accents=strip_accents
+    ).build_analyzer()
+    ours = analyzer(
+        kind,
+        ngram_range,
+        lowercase=lowercase,
+        strip_accents=strip_accents is not None,
+    )
+    for text in ANALYZED:
+        assert ours(text) == theirs(text), text

@@ -11,17 +11,21 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from pydantic import BaseModel, Field
-from sklearn.feature_extraction.text import CountVectorizer
 
 from prodcat_core.errors import InvalidInputError
+from prodcat_core.ngrams import analyzer, char_wb_ngrams, preprocess
 from prodcat_core.text import listing_title
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import CountVectorizer
 
 FEATURES_FILE = "linear/features.json"
 WEIGHTS_FILE = "linear/weights.npz"
@@ -45,6 +49,9 @@ class FeatureBlock(BaseModel):
     lowercase: bool = True
 
     def count_vectorizer(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
+        """scikit-learn's counter of this block (training; scoring uses prodcat_core.ngrams)."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
         return CountVectorizer(
             analyzer=self.analyzer,
             ngram_range=self.ngram_range,
@@ -79,11 +86,13 @@ class BlockColumns:
     words have been seen before, which spares nearly all the per-n-gram Python work."""
 
     def __init__(self, block: FeatureBlock, vocabulary: list[str], offset: int) -> None:
-        vectorizer = block.count_vectorizer()
         self.block = block
         self.columns = {term: offset + i for i, term in enumerate(vocabulary)}
-        self._analyze = vectorizer.build_analyzer()
-        self._preprocess = vectorizer.build_preprocessor()
+        strip = block.strip_accents is not None
+        self._analyze = analyzer(
+            block.analyzer, block.ngram_range, lowercase=block.lowercase, strip_accents=strip
+        )
+        self._preprocess = partial(preprocess, lowercase=block.lowercase, strip_accents=strip)
         self._words: dict[str, IntArray] = {}
 
     def source(self, text: str, title: str) -> str:
@@ -112,20 +121,6 @@ class BlockColumns:
         found = np.asarray([c for c in map(column_of, ngrams) if c is not None], dtype=np.int64)
         self._words[word] = found
         return found
-
-
-def char_wb_ngrams(word: str, low: int, high: int) -> list[str]:
-    """scikit-learn's `char_wb` n-grams of one word: padded with a space each side; a word
-    shorter than n is counted once, whole."""
-    padded = f" {word} "
-    size = len(padded)
-    ngrams: list[str] = []
-    for n in range(low, high + 1):
-        if size <= n:
-            ngrams.append(padded)
-            break
-        ngrams += [padded[i : i + n] for i in range(size - n + 1)]
-    return ngrams
 
 
 def softmax(scores: FloatArray) -> FloatArray:
