@@ -201,3 +201,21 @@ def test_the_challenges_unnamed_first_column_is_the_listing_id(tmp_path: Path) -
     named = pd.DataFrame({"id": [5], "Unnamed: 0": [7], "designation": ["Chaise"]})
     named.to_csv(tmp_path / "y.csv", index=False)
     assert read_listings(tmp_path / "y.csv")["id"].tolist() == [5]  # an id column wins
+
+
+def test_an_alias_is_pinned_to_its_version_once(scorer: Model, tmp_path: Path) -> None:
+    """The model the session trained is registered as version 1 @challenger: a batch started
+    on the alias records version 1 in every part and in the manifest."""
+    src, out = tmp_path / "listings", tmp_path / "out"
+    _listings(src, rows=600)
+    done = subprocess.run(
+        [
+            PRODCAT, "predict", "batch", "--input", str(src), "--output", str(out),
+            "--model", "models:/prodcat@challenger", "--shard-count", "2", "--all-shards",
+        ],
+        env=scorer.env, cwd=scorer.root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "batch complete" in done.stdout
+    assert json.loads((out / MANIFEST).read_text())["model_version"] == "1"
+    assert set(_parts(out, 2)["model_version"]) == {"1"}
