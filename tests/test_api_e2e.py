@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import psutil
 import pytest
 
-from prodcat_data.synthetic import write_challenge_files
+from prodcat_data.synthetic import generate_listings, write_challenge_files
 
 pytestmark = pytest.mark.slow
 
@@ -257,3 +258,40 @@ def test_a_run_that_died_while_the_api_was_down_is_lost(
     shown = cli(workdir, "runs", "show", run["id"], "--logs", "0")
     assert "failed" in shown
     assert "lost" in shown
+
+
+def test_a_batch_run_scores_a_folder_in_shards(
+    http: httpx.Client, champion_run: dict[str, Any], workdir: Path
+) -> None:
+    """POST /runs kind batch: the local runner runs the shards as parallel processes; the parts,
+    the manifest and _SUCCESS land under the output root, scored by the pinned version."""
+    x, _ = generate_listings(900, 17)
+    catalogue = workdir / "data" / "batch" / "catalogue"
+    catalogue.mkdir(parents=True)
+    x.iloc[:400].to_csv(catalogue / "a.csv")
+    x.iloc[400:].to_parquet(catalogue / "b.parquet")
+    body = {"kind": "batch", "input": "catalogue", "output": "cat-v1", "model_version": "1"}
+    started = http.post("/runs", json={**body, "shards": 3})
+    assert started.status_code == 201, started.text
+    run = wait_for(http, started.json()["id"], TERMINAL)
+    assert run["state"] == "succeeded", run["logs_tail"]
+    assert run["model_version"] == "1"
+    assert run["params"] == {"input": "catalogue", "output": "cat-v1", "shards": 3}
+    out = workdir / "models" / "batch" / "cat-v1"
+    assert (out / "_SUCCESS").is_file()
+    parts = [pd.read_parquet(out / f"part-{i}-of-3.parquet") for i in range(3)]
+    assert sum(len(p) for p in parts) == 900
+    assert all((p["model_version"] == "1").all() for p in parts)
+    assert json.loads((out / "manifest.json").read_text())["model_version"] == "1"
+
+    # The CLI starts the same kind of run.
+    started_cli = json.loads(
+        cli(workdir, "runs", "start", "batch", "--input", "catalogue", "--output", "cat-cli",
+            "--model-version", "1", "--shards", "2", "--wait", "--json")
+    )  # fmt: skip
+    assert started_cli["state"] == "succeeded"
+    assert (workdir / "models" / "batch" / "cat-cli" / "_SUCCESS").is_file()
+    # A path out of the root or an unknown version is refused before anything starts.
+    escaping = http.post("/runs", json={**body, "input": "../datasets"})
+    assert escaping.status_code in (400, 422), escaping.text
+    assert http.post("/runs", json={**body, "model_version": "99"}).status_code == 404

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
+from prodcat_data.synthetic import generate_listings
 from tests.chart.render import RELEASE, render
 from tests.chart.scenarios import (
     DEFAULTS,
     PASSWORD_VALUES,
+    job_templates,
     objects,
     scenario_names,
     scenario_path,
@@ -38,6 +41,7 @@ from tests.processes import (
     find_container,
     predictions,
     rendered_containers,
+    run_to_completion,
 )
 
 pytest_plugins = ["tests.processes"]
@@ -48,6 +52,7 @@ ISVC = f"InferenceService/{RELEASE}"
 FALLBACK = f"Deployment/{RELEASE}-predictor"
 TRAIN = f"ConfigMap/{RELEASE}-job-templates/train.yaml"
 EVALUATE = f"ConfigMap/{RELEASE}-job-templates/evaluate.yaml"
+BATCH = f"ConfigMap/{RELEASE}-job-templates/batch.yaml"
 CRONJOB = f"CronJob/{RELEASE}-retrain"
 MONITOR = f"ConfigMap/{RELEASE}-job-templates/monitor.yaml"
 MONITOR_CRONJOB = f"CronJob/{RELEASE}-monitor"
@@ -148,6 +153,36 @@ def test_evaluate_job_template_completes(chart_platform: Platform) -> None:
     report = json.loads(reports[0].read_text(encoding="utf-8"))
     assert report["promoted"] is True, report["gate"]
     assert chart_platform.champion()["version"] == "1"
+
+
+@pytest.mark.slow
+def test_batch_job_template_completes(chart_platform: Platform) -> None:
+    """batch.yaml: each index of the Indexed Job (JOB_COMPLETION_INDEX, which Kubernetes sets
+    in its pods) scores its shard of the listings under the read-only /data with the latest
+    model and writes its part under /artifacts; the shard that completes the set writes
+    _SUCCESS."""
+    chart_platform.train()
+    objs = chart_platform.objs
+    template = job_templates(objs)["batch"]
+    [container] = template["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    source = args[args.index("--input") + 1]
+    target = args[args.index("--output") + 1]
+    listings, _ = generate_listings(700, 9)
+    folder = chart_platform.sandbox.host_path(source, "-")
+    folder.mkdir(parents=True, exist_ok=True)
+    listings.to_csv(folder / "listings.csv")
+    shards = int(template["spec"]["completions"])
+    outputs = []
+    for index in range(shards):
+        launch = chart_platform.sandbox.launch(objs, find_container(objs, BATCH, "run"), "batch")
+        launch.env["JOB_COMPLETION_INDEX"] = str(index)
+        outputs.append(run_to_completion(launch).output)
+    out = chart_platform.sandbox.host_path(target, "-")
+    assert (out / "_SUCCESS").is_file(), outputs[-1][-2000:]
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) == shards
+    assert sum(len(pd.read_parquet(p)) for p in parts) == len(listings)
 
 
 def _check_predictor(url: str, champion: dict[str, Any]) -> None:
@@ -257,6 +292,7 @@ PROCESS_TESTS: dict[tuple[str, str], Callable[[Platform], None]] = {
     (API, "api"): test_api_container_is_healthy_and_ready,
     (TRAIN, "run"): test_train_job_template_completes,
     (EVALUATE, "run"): test_evaluate_job_template_completes,
+    (BATCH, "run"): test_batch_job_template_completes,
     (ISVC, "kserve-container"): test_inferenceservice_predictor_serves_the_champion,
     (FALLBACK, "predictor"): test_fallback_predictor_deployment_serves_the_champion,
     (CRONJOB, "run"): test_retraining_cronjob_completes,

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 
 from prodcat_data.config import DataSettings
-from prodcat_data.runners.base import monitor_args, retrain_args, stage_args
+from prodcat_data.runners.base import BatchArgs, monitor_args, retrain_args, stage_args
 from prodcat_data.runners.kubernetes import (
     NAME_PLACEHOLDER,
     RUN_ID_LABEL,
@@ -21,29 +21,35 @@ from prodcat_data.runners.kubernetes import (
     check_job_template,
 )
 from prodcat_data.runners.supervise import split_steps
-from prodcat_data.runs.models import RUN_KINDS
+from prodcat_data.runs.models import as_run_kind
 from tests.chart.scenarios import job_templates, named, objects, of_kind, scenario_names, values
 
 RUN_ID = "r-0123456789ab"
-KINDS = ("train", "evaluate")
+KINDS = ("train", "evaluate", "batch")  # monitor and retrain: tests/test_model_health.py
+BATCH_SHARDS = 7
 
 
 def runner_job(template: dict[str, Any], kind: str, args: list[str]) -> dict[str, Any]:
-    [run_kind] = [k for k in RUN_KINDS if k == kind]
     checked = check_job_template(copy.deepcopy(template), f"{kind}.yaml")
-    return build_job(checked, run_kind, RUN_ID, args)
+    return build_job(checked, as_run_kind(kind), RUN_ID, args)
+
+
+def run_args(kind: str) -> list[str]:
+    batch = BatchArgs("/data/batch/catalogue", "/artifacts/batch/out", BATCH_SHARDS)
+    return stage_args(
+        as_run_kind(kind),
+        "pp-3f2a9c0d1e4b",
+        params={"word_max_features": 20000},
+        model="models:/prodcat/3" if kind == "batch" else "m-0123456789ab",
+        batch=batch,
+    )
 
 
 @pytest.mark.parametrize("scenario", scenario_names())
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_runner_fills_in_the_charts_template(scenario: str, kind: str) -> None:
     template = job_templates(objects(scenario))[kind]
-    args = stage_args(
-        "train" if kind == "train" else "evaluate",
-        "pp-3f2a9c0d1e4b",
-        params={"word_max_features": 20000},
-        model="m-0123456789ab",
-    )
+    args = run_args(kind)
     job = runner_job(template, kind, args)
 
     kubernetes_validate.validate(job, "1.31", strict=True)
@@ -63,6 +69,10 @@ def test_the_runner_fills_in_the_charts_template(scenario: str, kind: str) -> No
         c for c in expected["spec"]["template"]["spec"]["containers"] if c["name"] == "run"
     ]
     container["args"] = args
+    if kind == "batch":  # one completion per shard of this run
+        assert template["spec"]["completionMode"] == "Indexed"
+        expected["spec"]["completions"] = BATCH_SHARDS
+        expected["spec"]["parallelism"] = min(template["spec"]["parallelism"], BATCH_SHARDS)
     assert job == expected
     app_labels = {
         k: v
@@ -71,6 +81,14 @@ def test_the_runner_fills_in_the_charts_template(scenario: str, kind: str) -> No
     }
     assert app_labels.items() <= job["metadata"]["labels"].items()
     assert app_labels["app.kubernetes.io/component"] == kind
+
+
+def test_a_batch_run_never_has_more_pods_than_shards() -> None:
+    template = job_templates(objects("defaults"))["batch"]
+    args = [*run_args("batch")[:-1], "1"]  # --shard-count 1
+    job = runner_job(template, "batch", args)
+    kubernetes_validate.validate(job, "1.31", strict=True)
+    assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (1, 1)
 
 
 def test_a_run_equals_the_retraining_cronjobs_job() -> None:

@@ -284,15 +284,21 @@ def test_cronjob_runs_exactly_the_runner_train_job(scenario: str) -> None:
 def test_job_templates_are_complete_run_jobs(scenario: str) -> None:
     templates = job_templates(objects(scenario))
     model_health = {"monitor", "retrain"} if values(scenario)["modelHealth"]["enabled"] else set()
-    assert set(templates) == {"train", "evaluate"} | model_health
+    assert set(templates) == {"train", "evaluate", "batch"} | model_health
     # The retrain Job (three steps in one pod) is checked in test_model_health.py.
     for stage, job in ((k, v) for k, v in templates.items() if k != "retrain"):
         assert job["apiVersion"] == "batch/v1"
         assert job["kind"] == "Job"
         assert job["metadata"]["name"] == "RUN_NAME"
         spec = job["spec"]
-        for field in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        # A batch Job retries per shard (index), the others as a whole.
+        retries = "backoffLimitPerIndex" if stage == "batch" else "backoffLimit"
+        for field in (retries, "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
             assert isinstance(spec[field], int), f"{stage}: {field}"
+        if stage == "batch":
+            assert spec["completionMode"] == "Indexed"
+            assert spec["completions"] == values(scenario)["jobs"]["batch"]["shards"]
+            assert "backoffLimit" not in spec
         # Bad input (exit 2) is never retried; an eviction does not use up a retry.
         rules = spec["podFailurePolicy"]["rules"]
         assert rules[0]["action"] == "FailJob"
@@ -313,7 +319,9 @@ def test_job_templates_are_complete_run_jobs(scenario: str) -> None:
             )
             assert env["TRAIN_MODELS_DIR"]["value"].startswith("/artifacts/")
         assert container["command"] == ["prodcat"]
-        assert container["args"][0] == stage
+        assert container["args"][: 2 if stage == "batch" else 1] == (
+            ["predict", "batch"] if stage == "batch" else [stage]
+        )
         claims = {
             v["persistentVolumeClaim"]["claimName"]
             for v in pod["volumes"]
@@ -739,6 +747,8 @@ def test_the_data_api_runner_builds_valid_jobs_from_the_rendered_templates(
         if stage == "retrain":
             base = pytest.importorskip("prodcat_data.runners.base")
             args = base.retrain_args("ds-0123456789ab", "linear", {}, promote=False)
+        if stage == "batch":  # its shard count is the template's completions: nothing changes
+            args = template["spec"]["template"]["spec"]["containers"][0]["args"]
         job = runner.build_job(template, stage, "r-0123456789ab", args)
         validation.validate_builtin(job)
         assert job["metadata"]["name"] == f"prodcat-{stage}-r-0123456789ab"

@@ -247,7 +247,17 @@ metadata:
     {{- include "prodcat.labels" (dict "ctx" $ctx "component" $stage) | nindent 4 }}
     prodcat.io/stage: {{ $stage }}
 spec:
+  {{- if eq $stage "batch" }}
+  # One pod per shard; each reads its shard from JOB_COMPLETION_INDEX. A shard retries on its
+  # own (backoffLimitPerIndex) and one whose part exists is skipped, so a retry redoes only it.
+  completionMode: Indexed
+  completions: {{ $job.shards }}
+  parallelism: {{ min $job.parallelism $job.shards }}
+  backoffLimitPerIndex: {{ $job.backoffLimitPerIndex }}
+  maxFailedIndexes: {{ $job.maxFailedIndexes }}
+  {{- else }}
   backoffLimit: {{ $v.jobs.backoffLimit }}
+  {{- end }}
   # Bad input (exit 2) fails at once: a retry would fail the same way. A pod evicted or
   # preempted does not count as a failure: its replacement resumes the run.
   podFailurePolicy:
@@ -278,7 +288,7 @@ spec:
       {{- with (include "prodcat.scheduling" $v.jobs | trim) }}{{ . | nindent 6 }}{{- end }}
       containers:
         - name: run
-          image: {{ include "prodcat.image" (dict "ctx" $ctx "image" $stage) }}
+          image: {{ include "prodcat.image" (dict "ctx" $ctx "image" (eq $stage "batch" | ternary "predict" $stage)) }}
           imagePullPolicy: {{ $v.images.pullPolicy }}
           command: ["prodcat"]
           args:
@@ -298,6 +308,14 @@ spec:
                   fieldPath: metadata.labels['batch.kubernetes.io/job-name']
             {{- else if eq $stage "monitor" }}
             {{- include "prodcat.monitorEnv" $ctx | nindent 12 }}
+            {{- else if eq $stage "batch" }}
+            - name: PREDICT_MODELS_DIR
+              value: /artifacts/models
+            - name: PREDICT_DOWNLOAD_DIR
+              value: /tmp/model
+            # A batch pod serves nothing: not the image's 0.0.0.0.
+            - name: PREDICT_HOST
+              value: 127.0.0.1
             {{- else }}
             - name: EVALUATE_PREPARED_DIR
               value: /data/prepared

@@ -24,11 +24,12 @@ from prodcat_data.runners.kubernetes import (
     KubernetesRunner,
     build_job,
     check_job_template,
+    count_indexes,
     job_name,
     job_state,
     load_job_templates,
 )
-from prodcat_data.runs.models import RunKind
+from prodcat_data.runs.models import RUN_KINDS, RunKind
 
 K8S_VERSION = "1.31"
 RUN_ID = "r-0123456789ab"
@@ -107,7 +108,7 @@ def validate_strict(obj: dict[str, Any]) -> None:
 
 @pytest.fixture
 def templates(tmp_path: Any) -> dict[RunKind, dict[str, Any]]:
-    for stage in ("train", "evaluate"):
+    for stage in RUN_KINDS:
         (tmp_path / f"{stage}.yaml").write_text(TEMPLATE_YAML.format(stage=stage))
     return load_job_templates(tmp_path)
 
@@ -311,6 +312,28 @@ def test_conditions_that_are_not_true_do_not_count() -> None:
 def test_a_suspended_job_is_pending() -> None:
     observed = job_state(v1job(client.V1JobStatus(conditions=[condition("Suspended")])))
     assert observed.state == "pending"
+
+
+@pytest.mark.parametrize(
+    ("indexes", "count"), [(None, 0), ("", 0), ("3", 1), ("0,2-3", 3), ("0-9,11,20-21", 13)]
+)
+def test_index_lists_are_counted(indexes: str | None, count: int) -> None:
+    assert count_indexes(indexes) == count
+
+
+def test_an_indexed_job_reports_its_shards() -> None:
+    job = v1job(
+        client.V1JobStatus(
+            active=1, ready=1, start_time=T0, completed_indexes="0,2-3", failed_indexes="4"
+        )
+    )
+    job.spec = client.V1JobSpec(
+        completion_mode="Indexed", completions=6, template=client.V1PodTemplateSpec()
+    )
+    observed = job_state(job)
+    assert observed.state == "running"
+    assert observed.shards == {"total": 6, "completed": 3, "failed": 1}
+    assert job_state(v1job(client.V1JobStatus(active=1, ready=1))).shards is None
 
 
 # Its API calls, through the real client with a fake transport ---------------------------------

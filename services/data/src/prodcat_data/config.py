@@ -68,6 +68,14 @@ class DataSettings(TrackedServiceSettings):
         description="folder of the Job templates train.yaml and evaluate.yaml (the chart's "
         "ConfigMap)",
     )
+    # Batch runs name their input and output relative to these roots, as the run sees them (the
+    # chart sets the paths its batch pods mount: the data and the models volumes).
+    batch_input_root: Path = Field(
+        Path("data/batch"), description="where batch runs' input files or folders are"
+    )
+    batch_output_root: Path = Field(
+        Path("models/batch"), description="where batch runs write their parts"
+    )
     job_namespace: str | None = Field(
         None, description="namespace of the Jobs (default: the pod's own namespace, else default)"
     )

@@ -1,4 +1,5 @@
-"""`prodcat predict batch`: a file of listings in, the same file's rows with predictions out.
+"""`prodcat predict batch`: listings in, the same rows with predictions out (one file here; a
+folder of files in shards: prodcat_predict.shards).
 
 The listings go through the server's pipeline (text function, truncation, model) in chunks, with
 progress lines; the output is written atomically. A row whose text is empty once cleaned gets
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -17,13 +20,22 @@ import pandas as pd
 from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.model import LoadedModel
 from prodcat_core.progress import ProgressLog
-from prodcat_predict.pipeline import Listing, predictions, prepare_one
+from prodcat_predict.pipeline import FloatArray, Listing, predictions, prepare_one
 
 logger = logging.getLogger(__name__)
 
 FORMATS = (".csv", ".parquet")
 TEXT_COLUMNS = ("designation", "description")
 OUTPUT_COLUMNS = ("prdtypecode", "category", "confidence", "truncated")
+ID_COLUMN = "id"
+TOP_CODES, TOP_CONFIDENCES = "top_k_prdtypecodes", "top_k_confidences"
+
+
+class ChunkSink(Protocol):
+    """Receives each scored chunk (the inference log's way in for batch traffic): the listings'
+    ids, the texts the model saw and its probabilities, one row per text."""
+
+    def __call__(self, ids: Sequence[object], texts: Sequence[str], proba: FloatArray) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -42,20 +54,38 @@ def _format_of(path: Path, what: str) -> str:
 
 def read_listings(path: Path) -> pd.DataFrame:
     """The input's rows; `designation` is required, `description` optional, other columns kept."""
-    suffix = _format_of(path, "--input")
+    _format_of(path, "--input")
     if not path.is_file():
         raise NotFoundError(f"--input {path}: no such file")
+    frame = read_table(path)
+    check_columns(list(frame.columns), f"--input {path}")
+    return with_listing_ids(frame)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One CSV or Parquet file of listings, the text columns as strings."""
+    suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path, dtype={"designation": "string", "description": "string"})
-        else:
-            frame = pd.read_parquet(path)
+            return pd.read_csv(path, dtype={"designation": "string", "description": "string"})
+        return pd.read_parquet(path)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise InvalidInputError(f"--input {path}: unreadable {suffix[1:]} file: {e}") from e
-    if "designation" not in frame.columns:
+
+
+def check_columns(columns: Sequence[object], where: str) -> None:
+    if "designation" not in columns:
         raise InvalidInputError(
-            f"--input {path}: no designation column (columns: {', '.join(map(str, frame.columns))})"
+            f"{where}: no designation column (columns: {', '.join(map(str, columns))})"
         )
+
+
+def with_listing_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """The challenge's files carry the listing id as an unnamed first column (pandas reads it as
+    'Unnamed: 0'): it is named `id`, as an `id` column already is."""
+    first = str(frame.columns[0]) if len(frame.columns) else ""
+    if ID_COLUMN not in frame.columns and first.startswith("Unnamed: 0"):
+        return frame.rename(columns={frame.columns[0]: ID_COLUMN})
     return frame
 
 
@@ -66,10 +96,18 @@ def _strings(column: pd.Series | None, n: int) -> list[str | None]:
 
 
 def predict_frame(
-    frame: pd.DataFrame, loaded: LoadedModel, *, max_chars: int, chunk_rows: int = 1024
+    frame: pd.DataFrame,
+    loaded: LoadedModel,
+    *,
+    max_chars: int,
+    chunk_rows: int = 1024,
+    top_k: int = 1,
+    sink: ChunkSink | None = None,
 ) -> tuple[pd.DataFrame, BatchSummary]:
-    """The input's other columns followed by prdtypecode, category, confidence and truncated."""
+    """The input's other columns followed by prdtypecode, category, confidence and truncated
+    (and, with top_k > 1, the top classes and their probabilities as two list columns)."""
     n = len(frame)
+    ids = frame[ID_COLUMN].tolist() if ID_COLUMN in frame.columns else list(range(n))
     designations = _strings(frame["designation"], n)
     descriptions = _strings(frame["description"] if "description" in frame.columns else None, n)
     codes = np.zeros(n, dtype=np.int64)
@@ -77,6 +115,8 @@ def predict_frame(
     confidence = np.full(n, np.nan, dtype=np.float32)
     truncated = np.zeros(n, dtype=bool)
     categories: list[str | None] = [None] * n
+    top_codes: list[list[int]] = [[] for _ in range(n)]
+    top_confidences: list[list[float]] = [[] for _ in range(n)]
     with ProgressLog("predict", n, unit="listings", logger=logger) as progress:
         for start in range(0, n, chunk_rows):
             stop = min(start + chunk_rows, n)
@@ -87,10 +127,13 @@ def predict_frame(
             rows = [start + j for j, p in enumerate(prepared) if p.text]
             truncated[start:stop] = [p.truncated for p in prepared]
             if rows:
-                proba = loaded.classifier.predict_proba([prepared[i - start].text for i in rows])
+                texts = [prepared[i - start].text for i in rows]
+                proba = loaded.classifier.predict_proba(texts)
+                if sink is not None:
+                    sink([ids[i] for i in rows], texts, proba)
                 for i, answer in zip(
                     rows,
-                    predictions(proba, loaded.codec, 1, [bool(truncated[i]) for i in rows]),
+                    predictions(proba, loaded.codec, top_k, [bool(truncated[i]) for i in rows]),
                     strict=True,
                 ):
                     codes[i], confidence[i], categories[i] = (
@@ -98,6 +141,8 @@ def predict_frame(
                         answer.confidence,
                         answer.category,
                     )
+                    top_codes[i] = [c.prdtypecode for c in answer.top_k]
+                    top_confidences[i] = [c.probability for c in answer.top_k]
                     valid[i] = True
             progress.advance(stop - start)
     out = frame.drop(columns=[c for c in TEXT_COLUMNS if c in frame.columns]).reset_index(drop=True)
@@ -106,6 +151,9 @@ def predict_frame(
     out["category"] = pd.array(categories, dtype="string")
     out["confidence"] = confidence
     out["truncated"] = truncated
+    if top_k > 1:
+        out[TOP_CODES] = top_codes
+        out[TOP_CONFIDENCES] = top_confidences
     summary = BatchSummary(rows=n, empty=int((~valid).sum()), truncated=int(truncated.sum()))
     if summary.empty:
         logger.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from prodcat_core.errors import InvalidInputError
+from prodcat_core.cpus import available_cpus
+from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.model import LoadedModel, load_bulk_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.threads import cpus_per_worker
@@ -80,10 +82,18 @@ def text(
 def batch(
     input_: Annotated[
         Path,
-        typer.Option("--input", help="Listings: .csv or .parquet with designation[, description]."),
+        typer.Option(
+            "--input",
+            help="Listings: a .csv or .parquet file with designation[, description], or a folder "
+            "of them.",
+        ),
     ],
     output: Annotated[
-        Path, typer.Option(help="Predictions: .csv or .parquet (written atomically).")
+        Path,
+        typer.Option(
+            help="A .csv or .parquet file (one process), or a folder: one "
+            "part-<i>-of-<n>.parquet per shard, then manifest.json and _SUCCESS."
+        ),
     ],
     model: Annotated[str, typer.Option(help=MODEL_HELP)] = "latest",
     chunk_rows: Annotated[int, typer.Option(min=1, help="Listings per model call.")] = 1024,
@@ -94,23 +104,65 @@ def batch(
             "'batch'; the output then gets a listing_id column."
         ),
     ] = None,
+    shard_index: Annotated[
+        int | None,
+        typer.Option(
+            help="This shard (env PREDICT_SHARD_INDEX, or JOB_COMPLETION_INDEX in an Indexed "
+            "Job; default 0)."
+        ),
+    ] = None,
+    shard_count: Annotated[
+        int | None,
+        typer.Option(help="Shards the rows are split into (env PREDICT_SHARD_COUNT; default 1)."),
+    ] = None,
+    all_shards: Annotated[
+        bool,
+        typer.Option(
+            help="Run every shard here, as parallel processes (at most one per CPU): what a "
+            "local run does where a cluster runs an Indexed Job."
+        ),
+    ] = False,
 ) -> None:
-    """Predict every listing of a file; the other columns are kept, predictions appended."""
+    """Predict every listing of a file or a folder of files. Into a file: the other columns are
+    kept, predictions appended. Into a folder: shard by shard, restartable (a shard whose part
+    is there already is skipped)."""
+    chosen = {"shard_index": shard_index, "shard_count": shard_count}
+    settings = _settings(**{k: v for k, v in chosen.items() if v is not None})
+    started = time.perf_counter()
+    if output.suffix.lower() in (".csv", ".parquet"):
+        _batch_to_file(input_, output, model, chunk_rows, settings, inference_log)
+    else:
+        _batch_shard(
+            input_, output, model, chunk_rows, settings, all_shards=all_shards, log=inference_log
+        )
+    typer.echo(f"done in {time.perf_counter() - started:.1f}s")
+
+
+def _batch_to_file(
+    input_: Path,
+    output: Path,
+    model: str,
+    chunk_rows: int,
+    settings: PredictSettings,
+    inference_log: str | None,
+) -> None:
     from prodcat_predict.batch_predict import predict_frame, read_listings, write_predictions
 
-    settings = _settings()
+    if settings.shard_count != 1 or input_.is_dir():
+        raise InvalidInputError(
+            f"--output {output}: shards and folder inputs write to a folder, not to one file"
+        )
     loaded = _load(model, settings)
     frame = read_listings(input_)
     started = time.perf_counter()
     out, summary = predict_frame(
         frame, loaded, max_chars=settings.max_text_chars, chunk_rows=chunk_rows
     )
-    seconds = time.perf_counter() - started
     if inference_log:
-        _log_batch(inference_log, frame, out, loaded, settings, seconds)
+        _log_batch(inference_log, frame, out, loaded, settings, time.perf_counter() - started)
     write_predictions(out, output)
     typer.echo(
-        f"predicted {summary.rows:,} listings with {loaded.metadata.model_id} in {seconds:.1f}s "
+        f"predicted {summary.rows:,} listings with {loaded.metadata.model_id} "
         f"({summary.empty} without text, {summary.truncated} truncated) -> {output}"
     )
 
@@ -131,6 +183,79 @@ def _log_batch(
         model_name=settings.model_name,
     )
     typer.echo(f"inference log: {written:,} records -> {uri}")
+
+
+def _batch_shard(
+    input_: Path,
+    output: Path,
+    model: str,
+    chunk_rows: int,
+    settings: PredictSettings,
+    *,
+    all_shards: bool,
+    log: str | None,
+) -> None:
+    if log:
+        raise InvalidInputError(
+            f"--inference-log: only a batch into one file (.csv/.parquet) writes the log yet, "
+            f"not the sharded output folder {output}"
+        )
+    from prodcat_predict.shards import (
+        ShardPlan,
+        check_shard,
+        describe_shard,
+        list_inputs,
+        run_all_shards,
+        run_shard,
+    )
+
+    index, count = settings.shard_index or 0, settings.shard_count
+    check_shard(index, count)
+    files = list_inputs(input_)  # all input checked before the model is fetched
+    pinned, version = pin_model_ref(model, settings)
+    loaded = _load(pinned, settings)
+    plan = ShardPlan(files, count, loaded.metadata.model_id, version)
+    max_chars, top_k = settings.max_text_chars, settings.top_k
+    if all_shards:
+        processes = min(count, available_cpus())
+        done = run_all_shards(
+            plan,
+            output,
+            loaded.path,
+            processes=processes,
+            max_chars=max_chars,
+            chunk_rows=chunk_rows,
+            top_k=top_k,
+        )
+    else:
+        done = [
+            run_shard(
+                plan, index, output, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k
+            )
+        ]
+    for shard in done:
+        typer.echo(describe_shard(shard, plan, output))
+    if any(shard.finished for shard in done):
+        typer.echo(f"batch complete: {plan.rows:,} listings in {count} part(s) -> {output}")
+
+
+def pin_model_ref(ref: str, settings: PredictSettings) -> tuple[str, str | None]:
+    """An alias (`models:/<name>@<alias>`) resolved once to the version it names now, so every
+    shard scores with the same model however the alias moves: (reference, registry version)."""
+    match = re.fullmatch(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[0-9]+))", ref)
+    if match is None:
+        return ref, None
+    if match["version"]:
+        return ref, match["version"]
+    import mlflow  # only when a registry is named
+
+    from prodcat_core.registry import ModelRegistry
+
+    tracking_uri = settings.tracking_uri or mlflow.get_tracking_uri()
+    found = ModelRegistry(tracking_uri, match["name"]).get_alias(match["alias"])
+    if found is None:
+        raise NotFoundError(f"--model {ref}: alias {match['alias']!r} is not set")
+    return f"models:/{match['name']}/{found.version}", found.version
 
 
 @predict_app.command()

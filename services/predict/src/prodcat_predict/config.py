@@ -138,6 +138,14 @@ class PredictSettings(ServiceSettings):
     inference_log_rotate_seconds: float = Field(
         60.0, gt=0, le=3600, description="... or once its oldest record is this old"
     )
+    # Batch scoring in shards: an Indexed Job gives each pod its index as JOB_COMPLETION_INDEX.
+    shard_index: int | None = Field(
+        None,
+        ge=0,
+        validation_alias=AliasChoices("PREDICT_SHARD_INDEX", "JOB_COMPLETION_INDEX", "shard_index"),
+        description="this process's shard of a batch (default: the Indexed Job's index, else 0)",
+    )
+    shard_count: int = Field(1, ge=1, le=10_000, description="shards a batch is split into")
 
     @model_validator(mode="after")
     def _check(self) -> PredictSettings:

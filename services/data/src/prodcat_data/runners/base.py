@@ -15,6 +15,23 @@ from prodcat_data.runs.models import RunKind, RunState
 
 
 @dataclass(frozen=True)
+class BatchArgs:
+    input: str  # as the run's pods see it
+    output: str
+    shards: int
+
+
+SHARD_COUNT_OPTION = "--shard-count"
+
+
+def shard_count(args: list[str]) -> int:
+    """The shard count of a batch run's arguments (1 when absent)."""
+    if SHARD_COUNT_OPTION in args[:-1]:
+        return int(args[args.index(SHARD_COUNT_OPTION) + 1])
+    return 1
+
+
+@dataclass(frozen=True)
 class RunRef:
     """What a runner needs to find a run again, from any API replica and after a restart."""
 
@@ -33,6 +50,7 @@ class Observed:
     exit_code: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    shards: dict[str, int] | None = None  # batch runs: total, completed and failed shards
 
 
 class Runner(Protocol):
@@ -86,10 +104,18 @@ def stage_args(
     params: Mapping[str, Any] | None = None,
     model: str | None = None,
     promote: bool = False,
+    batch: BatchArgs | None = None,
 ) -> list[str]:
     """The `prodcat` arguments of a run: the same for a local process and a Job's container.
 
     Parameter values are passed as JSON, which the train stage parses back exactly."""
+    if kind == "batch":
+        if batch is None or model is None:
+            raise ValueError("a batch run needs its input, output, shards and model")
+        return [
+            "predict", "batch", "--input", batch.input, "--output", batch.output,
+            "--model", model, "--shard-count", str(batch.shards),
+        ]  # fmt: skip
     if kind == "train":
         args = ["train", "--prepared", prepared_id, "--family", family or "linear"]
         for key, value in sorted((params or {}).items()):

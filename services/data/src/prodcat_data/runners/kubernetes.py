@@ -1,11 +1,12 @@
 """KubernetesRunner: a run is a `batch/v1` Job built from the chart's template.
 
-The Helm chart renders the train and evaluate Job specs into a ConfigMap (keys `train.yaml`,
-`evaluate.yaml`, and with model health on `monitor.yaml` and `retrain.yaml`) mounted at
-`DATA_JOB_TEMPLATE_DIR`. The runner changes only what makes the Job this run's: `metadata.name`,
-the `prodcat.io/run-*` labels, and the containers' args. A run of several steps (retrain) is one
-Job whose init containers run the first steps in order and whose `run` container runs the last:
-one pod, so the steps share its volumes and a failed step fails the Job. Image,
+The Helm chart renders the Job specs of the run kinds into a ConfigMap (keys `train.yaml`,
+`evaluate.yaml`, `batch.yaml`, and with model health on `monitor.yaml` and `retrain.yaml`) mounted
+at `DATA_JOB_TEMPLATE_DIR`. The runner changes only what makes the Job this run's: `metadata.name`,
+the `prodcat.io/run-*` labels, the containers' args and, for a batch run, completions (its shards)
+and parallelism. A run of several steps (retrain) is one Job whose init containers run the first
+steps in order and whose `run` container runs the last: one pod, so the steps share its volumes
+and a failed step fails the Job. Image,
 resources, volumes, securityContext, service account, backoffLimit, activeDeadlineSeconds and
 ttlSecondsAfterFinished are the chart's, so a Job started here and one rendered by the chart are
 the same object.
@@ -16,6 +17,7 @@ pods/log get."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import re
 from datetime import UTC, datetime
@@ -29,7 +31,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_data.config import DataSettings
-from prodcat_data.runners.base import Observed, RunRef
+from prodcat_data.runners.base import Observed, RunRef, shard_count
 from prodcat_data.runners.supervise import split_steps
 from prodcat_data.runs.models import RUN_KINDS, RunKind, check_run_id
 
@@ -96,8 +98,8 @@ OPTIONAL_KINDS: tuple[RunKind, ...] = ("monitor", "retrain")
 
 
 def load_job_templates(folder: Path) -> dict[RunKind, dict[str, Any]]:
-    """`<kind>.yaml` from the mounted ConfigMap: train and evaluate always, monitor and retrain
-    when the chart renders them."""
+    """`<kind>.yaml` from the mounted ConfigMap: train, evaluate and batch always, monitor and
+    retrain when the chart renders them."""
     templates: dict[RunKind, dict[str, Any]] = {}
     for kind in RUN_KINDS:
         path = folder / f"{kind}.yaml"
@@ -119,8 +121,14 @@ def build_job(
     template: dict[str, Any], kind: RunKind, run_id: str, args: list[str]
 ) -> dict[str, Any]:
     """The run's Job: the template with its name, run labels and the containers' args set (the
-    last step's in `run`, the others' in the init containers, in order)."""
+    last step's in `run`, the others' in the init containers, in order); a batch run's Indexed Job
+    also gets one completion per shard (and no more pods at once than shards)."""
     job = copy.deepcopy(template)
+    if kind == "batch":
+        shards = shard_count(args)
+        spec = job["spec"]
+        spec["completions"] = shards
+        spec["parallelism"] = min(int(spec.get("parallelism") or shards), shards)
     name = job_name(kind, run_id)
     run_labels = {RUN_ID_LABEL: run_id, RUN_KIND_LABEL: kind}
     job["metadata"]["name"] = name
@@ -148,8 +156,38 @@ def _condition(job: client.V1Job, *types: str) -> client.V1JobCondition | None:
     return None
 
 
+def count_indexes(indexes: str | None) -> int:
+    """How many indexes a Job status list names ("1,3-5" is 4)."""
+    total = 0
+    for item in (indexes or "").split(","):
+        if item:
+            low, _, high = item.partition("-")
+            total += int(high or low) - int(low) + 1
+    return total
+
+
+def shard_progress(job: client.V1Job) -> dict[str, int] | None:
+    """An Indexed Job's shards: total, completed and failed (None for other Jobs)."""
+    if job.spec is None or job.spec.completion_mode != "Indexed":
+        return None
+    status = job.status or client.V1JobStatus()
+    return {
+        "total": int(job.spec.completions or 0),
+        "completed": count_indexes(status.completed_indexes),
+        "failed": count_indexes(status.failed_indexes),
+    }
+
+
 def job_state(job: client.V1Job) -> Observed:
     """A run's state from its Job's status and conditions."""
+    observed = _job_state(job)
+    shards = shard_progress(job)
+    if shards is None:
+        return observed
+    return dataclasses.replace(observed, shards=shards)
+
+
+def _job_state(job: client.V1Job) -> Observed:
     status = job.status or client.V1JobStatus()
     started = status.start_time
     if done := _condition(job, "Complete", "SuccessCriteriaMet"):

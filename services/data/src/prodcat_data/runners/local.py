@@ -33,6 +33,7 @@ from prodcat_data.runs.models import RunKind, RunState, check_run_id
 logger = logging.getLogger(__name__)
 
 _TAIL_BYTES = 256 * 1024
+ALL_SHARDS_OPTION = "--all-shards"
 
 
 def cli_command() -> list[str]:
@@ -130,6 +131,7 @@ class LocalRunner:
             env["MONITOR_FEEDBACK_DIR"] = str(settings.feedback_dir.resolve())
         env["DATA_DATASETS_DIR"] = str(settings.datasets_dir.resolve())
         env["DATA_PREPARED_DIR"] = prepared
+        env["PREDICT_MODELS_DIR"] = models  # batch runs
         for stage in ("TRAIN", "EVALUATE", "MONITOR"):
             env |= {
                 f"{stage}_PREPARED_DIR": prepared,
@@ -151,6 +153,8 @@ class LocalRunner:
     def start(self, run_id: str, kind: RunKind, args: list[str]) -> str:
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
+        if kind == "batch":  # the shards as parallel processes, where a cluster runs pods
+            args = [*args, ALL_SHARDS_OPTION]
         command = [sys.executable, "-m", "prodcat_data.runners.supervise", "--detach"]
         # A run of several steps: the supervisor runs `prodcat <step>` for each, in order.
         command += [

@@ -76,7 +76,7 @@ def _finish(run: RunView, wait: bool) -> None:
 
 @runs_app.command("start")
 def start(
-    kind: Annotated[str, typer.Argument(help="train, evaluate, monitor or retrain")],
+    kind: Annotated[str, typer.Argument(help="train, evaluate, monitor, retrain or batch")],
     prepared: Annotated[
         str, typer.Option(help="Prepared dataset id (pp-…), or 'latest'.")
     ] = "latest",
@@ -93,8 +93,17 @@ def start(
         ),
     ] = None,
     model_version: Annotated[
-        str | None, typer.Option(help="evaluate: registry version instead of a model id.")
+        str | None,
+        typer.Option(help="evaluate: registry version instead of a model id; batch: the version."),
     ] = None,
+    input_: Annotated[
+        str | None,
+        typer.Option("--input", help="batch: listings file or folder, under the input root."),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="batch: output folder, under the output root.")
+    ] = None,
+    shards: Annotated[int, typer.Option(help="batch: shards (pods, or local processes).")] = 2,
     promote: Annotated[
         bool | None,
         typer.Option(
@@ -117,7 +126,7 @@ def start(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Start a train, evaluate, monitor or retrain run (the same as POST /runs)."""
+    """Start a train, evaluate, monitor, retrain or batch run (the same as POST /runs)."""
     from pydantic import TypeAdapter, ValidationError
 
     from prodcat_data.runs.models import RunRequest
@@ -141,8 +150,18 @@ def start(
             "params": parse_overrides(set_ or []),
             "promote": promote,
         }
+    elif kind == "batch":
+        body = {
+            "kind": kind,
+            "input": input_,
+            "output": output,
+            "model_version": model_version,
+            "shards": shards,
+        }
     else:
-        raise InvalidInputError(f"kind {kind!r}: expected train, evaluate, monitor or retrain")
+        raise InvalidInputError(
+            f"kind {kind!r}: expected train, evaluate, monitor, retrain or batch"
+        )
     try:
         request = TypeAdapter(RunRequest).validate_python(body)
     except ValidationError as e:

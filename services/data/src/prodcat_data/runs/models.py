@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from prodcat_core.errors import InvalidInputError
 
-RunKind = Literal["train", "evaluate", "monitor", "retrain"]
+RunKind = Literal["train", "evaluate", "monitor", "retrain", "batch"]
 RunState = Literal["pending", "running", "succeeded", "failed", "cancelled"]
-RUN_KINDS: tuple[RunKind, ...] = ("train", "evaluate", "monitor", "retrain")
+RUN_KINDS: tuple[RunKind, ...] = ("train", "evaluate", "monitor", "retrain", "batch")
 RUN_STATES: tuple[RunState, ...] = ("pending", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATES: tuple[RunState, ...] = ("pending", "running")
 TERMINAL_STATES: tuple[RunState, ...] = ("succeeded", "failed", "cancelled")
@@ -32,6 +32,14 @@ MAX_PARAMS = 50
 MAX_PARAM_CHARS = 256
 
 ParamValue = str | int | float | bool | None | list[int] | list[float] | list[str]
+
+
+def as_run_kind(value: str) -> RunKind:
+    """A stored kind as the RunKind it is."""
+    for kind in RUN_KINDS:
+        if kind == value:
+            return kind
+    raise ValueError(f"unknown run kind {value!r}")
 
 
 def check_run_id(value: str) -> str:
@@ -114,6 +122,41 @@ class EvaluateRequest(_Request):
         return self
 
 
+# A path under the batch input or output root: relative, no `..`, no hidden or odd characters.
+BATCH_PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$"
+
+
+class BatchRequest(BaseModel):
+    """Score a catalogue in shards (`prodcat predict batch` as an Indexed Job)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["batch"]
+    input: str = Field(
+        pattern=BATCH_PATH_PATTERN,
+        description="file or folder of CSV/Parquet listings, under the batch input root",
+        examples=["catalogue/2025-01"],
+    )
+    output: str = Field(
+        pattern=BATCH_PATH_PATTERN,
+        description="folder for the parts, manifest.json and _SUCCESS, under the batch output root",
+        examples=["catalogue-2025-01-v3"],
+    )
+    model_version: str = Field(
+        pattern=r"^[1-9][0-9]{0,9}$",
+        description="registry version that scores every shard",
+        examples=["3"],
+    )
+    shards: int = Field(2, ge=1, le=1000, description="shards (pods of the Indexed Job)")
+
+    @field_validator("input", "output")
+    @classmethod
+    def _inside_the_root(cls, value: str) -> str:
+        if any(part.startswith(".") for part in value.split("/")):
+            raise ValueError("a path under the root: no '..' and no hidden folder")
+        return value
+
+
 class MonitorRequest(BaseModel):
     """`prodcat monitor` over a recent window of the inference log."""
 
@@ -159,7 +202,7 @@ class RetrainRequest(_Family):
     )
 
 
-AnyRunRequest = TrainRequest | EvaluateRequest | MonitorRequest | RetrainRequest
+AnyRunRequest = TrainRequest | EvaluateRequest | MonitorRequest | RetrainRequest | BatchRequest
 RunRequest = Annotated[AnyRunRequest, Field(discriminator="kind")]
 
 

@@ -30,6 +30,7 @@ from prodcat_core.logging import log_context
 from prodcat_core.model import model_store
 from prodcat_data.config import DataSettings
 from prodcat_data.runners.base import (
+    BatchArgs,
     Observed,
     Runner,
     RunRef,
@@ -40,10 +41,10 @@ from prodcat_data.runners.base import (
 )
 from prodcat_data.runs.models import (
     ACTIVE_STATES,
-    RUN_KINDS,
     RUN_STATES,
     TERMINAL_STATES,
     AnyRunRequest,
+    BatchRequest,
     EvaluateRequest,
     MonitorRequest,
     RetrainRequest,
@@ -51,6 +52,7 @@ from prodcat_data.runs.models import (
     RunState,
     RunView,
     TrainRequest,
+    as_run_kind,
     check_run_id,
 )
 from prodcat_data.runs.schema import RunRecord
@@ -103,12 +105,8 @@ class RunService:
             raise NotFoundError(f"run {run_id} not found")
         return record
 
-    @staticmethod
-    def _kind(record: RunRecord) -> RunKind:
-        return next(k for k in RUN_KINDS if k == record.kind)
-
     def _ref(self, record: RunRecord) -> RunRef:
-        return RunRef(record.id, self._kind(record), record.handle, record.created_at)
+        return RunRef(record.id, as_run_kind(record.kind), record.handle, record.created_at)
 
     def mlflow_url(self, outcome: dict[str, Any]) -> str | None:
         run = outcome.get("mlflow_run_id")
@@ -122,7 +120,7 @@ class RunService:
         tail = self.runner.logs_tail(self._ref(record), logs) if logs else None
         return RunView(
             id=record.id,
-            kind=self._kind(record),
+            kind=as_run_kind(record.kind),
             state=state,
             reason=record.reason,
             runner=record.runner,
@@ -197,12 +195,16 @@ class RunService:
 
         return ModelRegistry(self.settings.tracking_uri, self.settings.registered_model)
 
+    def _resolve_version(self, version: str) -> tuple[str, str | None, str | None]:
+        """(the stage's --model, model id, registry version) of a registry version."""
+        registry = self.registry()
+        info = registry.get_version(version)
+        return f"models:/{registry.name}/{info.version}", info.model_id, info.version
+
     def _resolve_model(self, request: EvaluateRequest) -> tuple[str, str | None, str | None]:
         """(the stage's --model, model id, registry version) of an evaluate request."""
         if request.model_version is not None:
-            registry = self.registry()
-            info = registry.get_version(request.model_version)
-            return f"models:/{registry.name}/{info.version}", info.model_id, info.version
+            return self._resolve_version(request.model_version)
         models = model_store(self.settings.models_dir)
         ref = request.model or "latest"
         if not models.root.is_dir():
@@ -236,6 +238,25 @@ class RunService:
                 "model": model,
                 "params": params,
                 "args": monitor_args(model, request.since, request.min_records),
+            }
+        if isinstance(request, BatchRequest):
+            # A batch run reads listing files, not a prepared dataset.
+            model_ref, model_id, version = self._resolve_version(request.model_version)
+            batch = BatchArgs(
+                str(self.settings.batch_input_root / request.input),
+                str(self.settings.batch_output_root / request.output),
+                request.shards,
+            )
+            return {
+                "prepared_id": "",
+                "model": model_id,
+                "model_version": version,
+                "params": {
+                    "input": request.input,
+                    "output": request.output,
+                    "shards": request.shards,
+                },
+                "args": stage_args("batch", "", model=model_ref, batch=batch),
             }
         if isinstance(request, RetrainRequest):
             if (running := self.active_retrain()) is not None:
@@ -381,7 +402,7 @@ class RunService:
         )
 
     def _launch(self, record: RunRecord) -> RunRecord:
-        kind = self._kind(record)
+        kind = as_run_kind(record.kind)
         with log_context(run_id=record.id):
             try:
                 handle = self.runner.start(record.id, kind, list(record.args))
@@ -437,19 +458,24 @@ class RunService:
         except ProdcatError as e:
             logger.warning("run %s: state unknown: %s", record.id, e.message)
             return record
-        if not self._changed(record, observed):
+        # A batch run's shards (from its Indexed Job) are shown while it runs.
+        shards = {"shards": observed.shards} if observed.shards is not None else {}
+        progressed = bool(shards) and shards["shards"] != (record.outcome or {}).get("shards")
+        if not (self._changed(record, observed) or progressed):
             return record
         values: dict[str, Any] = {
             "state": observed.state,
             "reason": observed.reason,
             "exit_code": observed.exit_code,
             "started_at": observed.started_at or record.started_at,
+            "outcome": {**(record.outcome or {}), **shards},
         }
         if observed.state in TERMINAL_STATES:
             values["finished_at"] = observed.finished_at or _now()
-            values["outcome"] = extract_outcome(
-                ref.kind, self.runner.logs_tail(ref, OUTCOME_LOG_LINES)
-            )
+            values["outcome"] = {
+                **extract_outcome(ref.kind, self.runner.logs_tail(ref, OUTCOME_LOG_LINES)),
+                **shards,
+            }
             logger.info("run %s %s", record.id, observed.state, extra={"run_id": record.id})
         self._update(record.id, **values)
         return self._reload(record.id)

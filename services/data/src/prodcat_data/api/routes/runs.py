@@ -1,4 +1,4 @@
-"""`/runs`: start train and evaluate runs (exactly once per Idempotency-Key), follow, cancel."""
+"""`/runs`: start train, evaluate and batch runs (once per Idempotency-Key), follow, cancel."""
 
 from __future__ import annotations
 
@@ -55,13 +55,23 @@ _EXAMPLES: dict[str, Any] = {
         "summary": "preprocess the newest dataset, train, evaluate with the gate",
         "value": {"kind": "retrain", "dataset_id": "latest", "family": "linear"},
     },
+    "batch": {
+        "summary": "score a catalogue in 4 shards with registry version 3",
+        "value": {
+            "kind": "batch",
+            "input": "catalogue/2025-01",
+            "output": "catalogue-2025-01-v3",
+            "model_version": "3",
+            "shards": 4,
+        },
+    },
 }
 
 
 @router.post(
     "",
     status_code=201,
-    summary="Start a train, evaluate, monitor or retrain run",
+    summary="Start a train, evaluate, monitor, retrain or batch run",
     description="Starts the run through the configured runner and returns at once (201). A "
     "retrain run is preprocess → train → evaluate with the gate, one at a time (409 while one is "
     "active). With an "
