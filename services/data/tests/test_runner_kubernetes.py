@@ -29,7 +29,7 @@ from prodcat_data.runners.kubernetes import (
     job_state,
     load_job_templates,
 )
-from prodcat_data.runs.models import RUN_KINDS, RunKind
+from prodcat_data.runs.models import RunKind
 
 K8S_VERSION = "1.31"
 RUN_ID = "r-0123456789ab"
@@ -108,7 +108,8 @@ def validate_strict(obj: dict[str, Any]) -> None:
 
 @pytest.fixture
 def templates(tmp_path: Any) -> dict[RunKind, dict[str, Any]]:
-    for stage in RUN_KINDS:
+    # What the chart renders by default: model health (monitor, retrain) is off.
+    for stage in ("train", "evaluate", "batch"):
         (tmp_path / f"{stage}.yaml").write_text(TEMPLATE_YAML.format(stage=stage))
     return load_job_templates(tmp_path)
 
@@ -203,7 +204,7 @@ def test_missing_templates_are_a_clear_error(tmp_path: Any) -> None:
 def test_model_health_runs_need_their_templates(runner: KubernetesRunner) -> None:
     """monitor.yaml and retrain.yaml exist only with the chart's modelHealth.enabled: without
     them those runs cannot start (a 503 saying why), the others still can."""
-    assert set(runner.templates) == {"train", "evaluate"}
+    assert set(runner.templates) == {"train", "evaluate", "batch"}
     for kind in ("monitor", "retrain"):
         with pytest.raises(JobTemplateError, match=r"modelHealth\.enabled"):
             runner.build(RUN_ID, kind, [kind])
