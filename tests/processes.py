@@ -81,7 +81,7 @@ FIELD_VALUES: Mapping[str, str] = {
 # Image (repository's last segment) -> the Dockerfile whose runtime stage gives its ENV.
 DOCKERFILES: Mapping[str, Path] = {
     f"prodcat-{m}": REPO_ROOT / "services" / m / "Dockerfile"
-    for m in ("data", "train", "evaluate", "predict")
+    for m in ("data", "train", "evaluate", "predict", "monitor")
 }
 
 START_TIMEOUT_S = 180.0

@@ -339,6 +339,21 @@ def test_cli_writes_report_plot_and_latest(health: Health) -> None:
     assert report["model"]["model_id"] == health.artifact.name
     assert (folder / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / LATEST_FILE).read_text(encoding="utf-8")) == report
+    # Through the registry: the alias's version is looked up, the download is cleaned away.
+    registry = health.workspace.run(
+        "monitor", "--model", "models:/prodcat@challenger",
+        "--start", window.start.isoformat(), "--end", window.end.isoformat(),
+        "--log-uri", str(health.log_dir), "--output-dir", str(out),
+    )  # fmt: skip
+    assert "status     drift" in registry.stdout
+    latest = json.loads((out / LATEST_FILE).read_text(encoding="utf-8"))
+    assert latest["model"] == {
+        "name": "prodcat",
+        "version": "1",
+        "alias": "challenger",
+        "model_id": health.artifact.name,
+    }
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("mon-")) == [LATEST_FILE]
     bad = health.workspace.run(
         "monitor", "--model", str(health.artifact), "--since", "5x", check=False
     )

@@ -161,3 +161,19 @@ def test_kill_9_leaves_only_whole_files(server_process: Callable[..., Any], tmp_
     logged = read_inference_log(str(log), columns=["listing_id"]).column("listing_id").to_pylist()
     assert len(logged) == len(set(logged)) > 0
     assert set(logged) <= answered
+
+
+def test_each_worker_writes_its_own_files_and_sigterm_flushes_them(
+    server_process: Callable[..., Any], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    server = server_process(
+        workers="2", inference_log_uri=str(log), inference_log_rotate_seconds="3600"
+    )
+    statuses = _hammer(server.url, requests=60, per_request=4)
+    assert statuses == [200] * 60
+    assert list_log_files(str(log)) == []  # nothing due yet: the buffers wait for rotation
+    server.stop()  # SIGTERM: each worker writes what it holds as it exits
+    assert read_inference_log(str(log)).num_rows == 60 * 4
+    writers = {Path(f).name.rsplit("-", 1)[0] for f in list_log_files(str(log))}
+    assert 1 <= len(writers) <= 2  # one writer per worker that answered

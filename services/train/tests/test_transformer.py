@@ -31,6 +31,7 @@ from prodcat_core.labels import LabelCodec
 from prodcat_core.metrics import score
 from prodcat_core.model import load_model
 from prodcat_core.onnx_model import FP32_FILE, INT8_FILE, MODEL_DIR, OnnxTextModel, TextEncoder
+from prodcat_core.reference_profile import PROFILE_FILE, ReferenceProfile
 from prodcat_core.registry import ModelRegistry
 from prodcat_core.store import VersionStore
 from prodcat_core.text import listing_texts
@@ -243,6 +244,11 @@ def test_trains_through_the_cli_and_serves_above_chance(
         f"{MODEL_DIR}/tokenizer/tokenizer.json",
     } <= files
     assert not [f for f in files if f.endswith((".pt", ".pkl", ".pickle", ".bin"))]
+    profile = ReferenceProfile.load(reference.path)  # measured with the served ONNX graph
+    assert PROFILE_FILE in files
+    assert profile is not None
+    assert profile.model_id == loaded.metadata.model_id
+    assert sum(profile.class_shares.values()) == pytest.approx(1.0)
     assert loaded.metadata.params["base_model"] == str(workspace.base_model)
     assert loaded.metadata.metrics["epochs_run"] == EPOCHS
 

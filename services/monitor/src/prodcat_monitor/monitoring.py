@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,7 +114,15 @@ def _registry_version(ref: str, settings: MonitorSettings) -> tuple[str | None, 
 
 
 def resolve_monitored_model(ref: str, settings: MonitorSettings) -> MonitoredModel:
-    download = settings.download_dir or Path(settings.output_dir) / ".download"
+    """The model's identity and profile. A models:/ reference is downloaded into
+    MONITOR_DOWNLOAD_DIR, or into a temporary folder removed once the profile is read."""
+    if settings.download_dir is not None:
+        return _read_model(ref, settings, settings.download_dir)
+    with tempfile.TemporaryDirectory(prefix="prodcat-monitor-") as download:
+        return _read_model(ref, settings, Path(download))
+
+
+def _read_model(ref: str, settings: MonitorSettings, download: Path) -> MonitoredModel:
     path = resolve_model_ref(ref, settings.models_dir, download, settings.tracking_uri)
     metadata, _ = read_artifact(path, verify=False)
     version, alias = _registry_version(ref, settings)

@@ -24,6 +24,7 @@ import concurrent.futures
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import warnings
 from collections.abc import Awaitable, Callable
@@ -196,10 +197,21 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
         """A worker process's entry: logging, threads and model first, then serve."""
         self.log_setup.apply()
         apply_thread_limits(self.cpus)
-        for model in self.dataplane.model_registry.get_models().values():
+        models = list(self.dataplane.model_registry.get_models().values())
+        for model in models:
             if not model.ready:
                 model.load()
-        super().run(sockets)
+        # uvicorn restores the SIGTERM handler it found and raises SIGTERM again once it has
+        # shut down; with the default handler the worker would die before writing its log.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            super().run(sockets)
+        finally:
+            # A worker process ends through multiprocessing, which skips atexit: write the
+            # inference log's buffer here, once the server has stopped taking requests.
+            for model in models:
+                if isinstance(model, ProdcatModel):
+                    model.close_inference_log()
 
 
 # gRPC status of each HTTP status our errors carry.
