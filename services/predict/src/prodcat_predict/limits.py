@@ -1,5 +1,6 @@
 """The outermost layer of the app: request metrics, and the checks every inference route needs
-before any JSON is parsed (content type 415, body size 413, UTF-8 400).
+before any JSON is parsed (content type 415, body size 413, UTF-8 400; a body with no
+Content-Type is JSON).
 
 A pure ASGI middleware: it reads the body once (stopping as soon as it is over the limit, and
 before reading anything when Content-Length already says so) and hands it on unchanged."""
@@ -9,9 +10,12 @@ from __future__ import annotations
 import re
 import time
 
+import orjson
+
 from prodcat_core.asgi import ASGIApp, Message, Receive, Scope, Send, StatusWatch
 from prodcat_predict.errors import error_response
 from prodcat_predict.metrics import process_metrics, status_class
+from prodcat_predict.oip import HEADER_LENGTH
 
 _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/v1/models/[^/]+:predict"), "v1_predict"),
@@ -31,6 +35,7 @@ _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
         "metadata",
     ),
 )
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 INFERENCE_ROUTES = frozenset({"v1_predict", "v2_infer", "classify"})
 
 
@@ -87,6 +92,9 @@ class RequestLimits:
                 )
                 return
             if route in INFERENCE_ROUTES and scope.get("method") == "POST":
+                if _header(scope, b"content-type") is None:  # JSON, for FastAPI as for us
+                    headers = [*scope.get("headers", ()), (b"content-type", b"application/json")]
+                    scope = {**scope, "headers": headers}
                 checked = await self._read_checked_body(scope, receive, route)
                 if isinstance(checked, tuple):
                     code, message = checked
@@ -106,11 +114,14 @@ class RequestLimits:
         self, scope: Scope, receive: Receive, route: str
     ) -> tuple[int, str] | Receive:
         """Either (status, message) to refuse with, or a `receive` that replays the body."""
-        content_type = _header(scope, b"content-type")
-        if content_type is None:
-            return 415, "missing Content-Type: send the body as application/json"
+        # No Content-Type is JSON (the Open Inference Protocol does not require the header, and
+        # tritonclient sends none); V2's binary extension is marked by its own header.
+        content_type = _header(scope, b"content-type") or "application/json"
         media, charset = _media_type(content_type)
-        binary_v2 = route == "v2_infer" and media == "application/octet-stream"
+        binary_v2 = route == "v2_infer" and (
+            media == "application/octet-stream"
+            or _header(scope, HEADER_LENGTH.encode("ascii")) is not None
+        )
         if not (_is_json(media) or binary_v2):
             return (
                 415,
@@ -144,6 +155,13 @@ class RequestLimits:
                 body.decode("utf-8")
             except UnicodeDecodeError as e:
                 return 400, f"the body is not valid UTF-8 (byte {e.start}): send UTF-8 JSON"
+            # A lone surrogate escape ("\ud800") is no Unicode text: every route refuses it
+            # alike (Python's json takes it, orjson does not). Parsed only when one may be there.
+            if _SURROGATE_ESCAPE.search(body):
+                try:
+                    orjson.loads(body)
+                except orjson.JSONDecodeError as e:
+                    return 400, f"the body is not valid JSON text: {e}"
         replayed = False
 
         async def replay() -> Message:

@@ -335,25 +335,31 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         self, request: InferRequest, answers: list[Prediction], proba: FloatArray
     ) -> InferResponse:
         # Flat lists (kserve reshapes them): its gRPC encoder cannot take numpy arrays as data.
-        n, k = len(answers), len(answers[0].top_k)
+        # Outputs keep the input's shape ([1, 5] texts: [1, 5] codes, [1, 5, k] top-k).
+        n, k = _input_shape(request), len(answers[0].top_k)
         tensors: list[tuple[str, list[int], str, list[Any]]] = [
-            ("prdtypecode", [n], "INT64", [a.prdtypecode for a in answers]),
-            ("category", [n], "BYTES", [a.category for a in answers]),
-            ("confidence", [n], "FP32", [a.confidence for a in answers]),
-            ("truncated", [n], "BOOL", [a.truncated for a in answers]),
+            ("prdtypecode", n, "INT64", [a.prdtypecode for a in answers]),
+            ("category", n, "BYTES", [a.category for a in answers]),
+            ("confidence", n, "FP32", [a.confidence for a in answers]),
+            ("truncated", n, "BOOL", [a.truncated for a in answers]),
             (
                 "top_k_prdtypecode",
-                [n, k],
+                [*n, k],
                 "INT64",
                 [c.prdtypecode for a in answers for c in a.top_k],
             ),
             (
                 "top_k_probability",
-                [n, k],
+                [*n, k],
                 "FP32",
                 [c.probability for a in answers for c in a.top_k],
             ),
-            ("probabilities", list(proba.shape), "FP32", proba.astype(np.float32).ravel().tolist()),
+            (
+                "probabilities",
+                [*n, proba.shape[1]],
+                "FP32",
+                proba.astype(np.float32).ravel().tolist(),
+            ),
         ]
         loaded = self.require_loaded()
         return InferResponse(
@@ -457,6 +463,13 @@ def _tensor_strings(tensor: Any) -> list[str | None]:
                 raise InvalidInputError(f"input {name!r}[{j}]: not valid UTF-8") from e
         out.append(_optional_str(value, f"input {name!r}[{j}]"))
     return out
+
+
+def _input_shape(request: InferRequest) -> list[int]:
+    """The shape of the texts tensor (`text`, or `designation`) the listings came from."""
+    tensors = {t.name: t for t in request.inputs}
+    tensor = tensors.get("designation") or request.inputs[0]
+    return [int(d) for d in tensor.shape]
 
 
 def listings_from_v2(request: InferRequest) -> list[Listing]:

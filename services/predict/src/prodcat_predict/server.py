@@ -11,8 +11,9 @@
   worker. `run` also restores logging, thread limits and loads the model in the worker.
 - Metrics: kserve's `/metrics` shows only the answering worker; ours (registered first, so it
   answers) merges all of them in multiprocess mode (see metrics.py).
-- The V2 model-repository load/unload routes are refused (404) and left out of the OpenAPI:
-  unauthenticated, they let any caller unload the only model.
+- The V2 model-repository load/unload routes are not served (404), nor advertised: unauthenticated,
+  they let any caller unload the only model. kserve's other V2 routes are replaced by ours
+  (routes/open_inference.py: binary extension validated, versions, metadata).
 - Errors: every answer is `{"error": "..."}`; a caller's mistake is logged at info, not as an
   error with a traceback; gRPC gets a status that matches the HTTP one.
 """
@@ -34,7 +35,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from grpc import StatusCode, aio
 from kserve import ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
@@ -48,6 +49,7 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.multiprocess.server import RESTServerMultiProcess
 from kserve.protocol.rest.server import RESTServer
+from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
 
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_core.logging import JsonFormatter, configure_logging
@@ -57,6 +59,7 @@ from prodcat_predict.errors import error_response, install_error_handlers
 from prodcat_predict.limits import RequestLimits
 from prodcat_predict.metrics import render_metrics
 from prodcat_predict.model import ProdcatModel
+from prodcat_predict.routes.open_inference import extra_schemas, open_inference_router
 from prodcat_predict.routes.products import products_router
 from prodcat_predict.threads import apply_thread_limits, cpus_per_worker
 
@@ -160,9 +163,17 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
     def _register_endpoints(self, app: FastAPI) -> None:
         # Routes match in order: this /metrics comes before kserve's, which then never answers.
         app.add_api_route(
-            "/metrics", self.metrics_endpoint, methods=["GET"], include_in_schema=False
+            "/metrics",
+            self.metrics_endpoint,
+            methods=["GET"],
+            response_class=PlainTextResponse,
+            summary="Prometheus metrics (text exposition format, or OpenMetrics on request)",
         )
-        super()._register_endpoints(app)
+        # kserve's own registration, less its V2 routes (ours, see routes/open_inference.py), its
+        # /metrics (which documents the text format as JSON) and its OpenAI/time-series routes.
+        app.add_api_route("/", self.dataplane.live, methods=["GET"], tags=["health"])
+        register_v1_endpoints(app, self.dataplane, self.model_repository_extension)
+        app.include_router(open_inference_router(self.served_model, self.dataplane))
         app.include_router(products_router(self.served_model, self.settings))
         openapi = app.openapi
 
@@ -171,6 +182,7 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
             paths = schema.get("paths", {})
             for path in [p for p in paths if p.startswith(BLOCKED_PREFIX)]:
                 del paths[path]
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(extra_schemas())
             return schema
 
         app.openapi = openapi_without_blocked  # type: ignore[method-assign]
