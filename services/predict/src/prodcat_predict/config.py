@@ -104,6 +104,27 @@ class PredictSettings(ServiceSettings):
     )
     retry_after_s: int = Field(1, ge=1, description="Retry-After of an overload answer (503)")
 
+    # Admission by cost (admission.py): overload answers quick 503s, not late 504s.
+    admission: bool = Field(
+        True, description="refuse work that could not finish within the request timeout (503)"
+    )
+    admission_wait_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="admitted work must be able to finish within this share of request_timeout_s",
+    )
+    admission_heavy_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="share of that budget requests of more than one listing may fill (the rest "
+        "is kept for one-listing requests)",
+    )
+    listing_cost_chars: int = Field(
+        200, ge=0, description="fixed cost of a listing, in characters of text, for admission"
+    )
+
     # Metrics with several workers (prometheus-client's multiprocess mode).
     metrics_dir: Path | None = Field(
         None,

@@ -1,6 +1,7 @@
 """The outermost layer of the app: request metrics, and the checks every inference route needs
 before any JSON is parsed (content type 415, body size 413, UTF-8 400; a body with no
-Content-Type is JSON).
+Content-Type is JSON), and the early overload refusal (503 from Content-Length and the admitted
+work, before the body is read or parsed: see admission.py).
 
 A pure ASGI middleware: it reads the body once (stopping as soon as it is over the limit, and
 before reading anything when Content-Length already says so) and hands it on unchanged."""
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import orjson
 
 from prodcat_core.asgi import ASGIApp, Message, Receive, Scope, Send, StatusWatch
+from prodcat_predict.admission import Admission
 from prodcat_predict.errors import error_response
 from prodcat_predict.metrics import process_metrics, status_class
 from prodcat_predict.oip import HEADER_LENGTH
@@ -72,11 +75,17 @@ def _is_json(media: str) -> bool:
 
 class RequestLimits:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, blocked_prefixes: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        blocked_prefixes: tuple[str, ...] = (),
+        admission: Callable[[], Admission | None] = lambda: None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.blocked_prefixes = blocked_prefixes
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,6 +104,10 @@ class RequestLimits:
                 if _header(scope, b"content-type") is None:  # JSON, for FastAPI as for us
                     headers = [*scope.get("headers", ()), (b"content-type", b"application/json")]
                     scope = {**scope, "headers": headers}
+                refused = self._early_refusal(scope)
+                if refused is not None:
+                    await refused(scope, receive, send_and_watch)
+                    return
                 checked = await self._read_checked_body(scope, receive, route)
                 if isinstance(checked, tuple):
                     code, message = checked
@@ -109,6 +122,19 @@ class RequestLimits:
             cls = status_class(send_and_watch.status)
             if cls is not None:
                 m.errors.labels(route=route, status_class=cls).inc()
+
+    def _early_refusal(self, scope: Scope) -> ASGIApp | None:
+        """A 503 decided from Content-Length and the admitted work, before any body is read."""
+        admission = self.admission()
+        declared = _header(scope, b"content-length")
+        if admission is None or declared is None or not declared.strip().isdigit():
+            return None
+        reason = admission.refusal_for_body(int(declared))
+        if reason is None:
+            return None
+        process_metrics().rejected.labels(reason="queue_full").inc()
+        retry = str(admission.retry_after_s)
+        return error_response(503, reason, {"Retry-After": retry})
 
     async def _read_checked_body(
         self, scope: Scope, receive: Receive, route: str

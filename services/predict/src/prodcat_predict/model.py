@@ -30,6 +30,7 @@ from prodcat_core.cpus import InferencePlan, artifact_plan
 from prodcat_core.errors import InvalidInputError, PayloadTooLargeError, UnavailableError
 from prodcat_core.logging import log_context
 from prodcat_core.model import LoadedModel, load_model, resolve_model_source
+from prodcat_predict.admission import Admission
 from prodcat_predict.batching import DirectRunner, MicroBatcher, Runner, Scored
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import (
@@ -109,12 +110,13 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         self.downloaded_to: Path | None = None
         self._runner: Runner | None = None
         self._metrics = metrics
+        self.admission: Admission | None = None  # made at load (its rate seeded by the warm-up)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(loaded=None, _runner=None, _metrics=None, ready=False)
+        state.update(loaded=None, _runner=None, _metrics=None, ready=False, admission=None)
         return state
 
     @property
@@ -142,8 +144,9 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 self.artifact_path, self.cpus, threads=s.threads, calls=s.inference_concurrency
             )
             loaded = load_model(self.artifact_path, intra_op_threads=plan.threads)
-            self._warm_up(loaded)
-            self.loaded, self.plan = loaded, plan
+            admission = self._admission(plan)
+            self._warm_up(loaded, admission)
+            self.loaded, self.plan, self.admission = loaded, plan, admission
             meta = loaded.metadata
             self.metrics.model_info.labels(
                 name=self.name,
@@ -160,7 +163,21 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
             )  # fmt: skip
         return True
 
-    def _warm_up(self, loaded: LoadedModel) -> None:
+    def _admission(self, plan: InferencePlan) -> Admission | None:
+        s = self.settings
+        if not s.admission:
+            return None
+        return Admission(
+            timeout_s=s.request_timeout_s,
+            wait_fraction=s.admission_wait_fraction,
+            heavy_share=s.admission_heavy_share,
+            listing_cost_chars=s.listing_cost_chars,
+            max_text_chars=s.max_text_chars,
+            calls=plan.calls,
+            retry_after_s=s.retry_after_s,
+        )
+
+    def _warm_up(self, loaded: LoadedModel, admission: Admission | None) -> None:
         """A few real listings (checked: one row per text, rows summing to 1), then the largest
         batch of the longest texts the server accepts, so that lazy initialisation and the peak
         memory (a transformer pads to the longest text) happen now, not on a live request."""
@@ -177,7 +194,10 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
             : self.settings.max_text_chars
         ]
         size = self.settings.max_batch_size if self.settings.batching else self.settings.max_items
+        started = time.perf_counter()
         loaded.classifier.predict_proba([longest] * size)
+        if admission is not None:  # the first estimate of the model's rate
+            admission.observe(admission.cost([longest] * size), time.perf_counter() - started)
 
     def start(self) -> None:
         """kserve calls this after registering; readiness is `load`'s alone to set."""
@@ -205,6 +225,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                     concurrency=calls,
                     retry_after_s=s.retry_after_s,
                     on_batch=self._observe_batch,
+                    admission=self.admission,
                 )
             else:
                 self._runner = DirectRunner(
@@ -213,6 +234,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                     concurrency=calls,
                     retry_after_s=s.retry_after_s,
                     on_batch=self._observe_batch,
+                    admission=self.admission,
                 )
         return self._runner
 

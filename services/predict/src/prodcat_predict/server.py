@@ -54,6 +54,7 @@ from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_core.logging import JsonFormatter, configure_logging
 from prodcat_predict import __doc__ as package_doc
+from prodcat_predict.admission import Admission
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import error_response, install_error_handlers
 from prodcat_predict.limits import RequestLimits
@@ -144,6 +145,10 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
             raise UnavailableError(f"model {self.settings.model_name} is not ready")
         return model
 
+    def current_admission(self) -> Admission | None:
+        model = self.dataplane.model_registry.get_model(self.settings.model_name)
+        return model.admission if isinstance(model, ProdcatModel) else None
+
     async def metrics_endpoint(self, request: Request) -> Response:
         body, content_type = render_metrics(
             request.headers.get("accept"), self.settings.metrics_dir
@@ -158,6 +163,7 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
             RequestLimits,
             max_body_bytes=self.settings.max_body_bytes,
             blocked_prefixes=(BLOCKED_PREFIX,),
+            admission=self.current_admission,
         )
 
     def _register_endpoints(self, app: FastAPI) -> None:
