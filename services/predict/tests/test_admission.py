@@ -160,3 +160,40 @@ def test_the_early_refusal_reads_no_body() -> None:
     assert reached == ["app"]  # only the small request got through
     assert reads_of_big == 0  # the refused body was never read
     assert small.status_code == 200
+
+
+def test_heavy_requests_are_never_starved_by_small_ones() -> None:
+    admission = seeded()  # budget 5000, heavy requests up to 2500 together
+    for _ in range(4):
+        admission.admit(500)  # one-listing requests keep 2000 admitted
+    admission.admit(1500)  # no heavy request is admitted: this one gets its turn
+    with pytest.raises(OverloadedError, match="more than one listing"):
+        admission.admit(1500)  # 1500 + 1500 > 2500
+    assert admission.admitted_heavy == 1500
+
+
+def test_model_calls_hold_at_most_max_call_s_of_work() -> None:
+    model = FakeModel(delay_s=0.08)  # 80 characters in 0.08 s: the rate stays about 1000/s
+    admission = Admission(timeout_s=10.0, listing_cost_chars=0, max_call_s=0.1)
+    admission.observe(1000.0, 1.0)  # a call may hold 100 cost: 100 characters
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(
+            model.predict_proba, max_batch_size=32, max_wait_s=0.0, admission=admission
+        )
+        await batcher.submit(["x" * 40] * 6, 5)  # 240 characters: three calls of 80
+        await batcher.submit(["y" * 300], 5)  # one text over the cap is a call of its own
+        await batcher.close()
+
+    run(scenario)
+    assert [len(c) for c in model.calls] == [2, 2, 2, 1]
+
+
+def test_the_early_estimate_learns_what_a_body_byte_costs() -> None:
+    admission = seeded()
+    for _ in range(8):
+        admission.admit(500)  # 4000 of one-listing requests admitted
+    assert admission.refusal_for_body(2000) is None  # 2000 bytes x 0.5 x 0.8 = 800: fits
+    for _ in range(40):
+        admission.learn_body(1000, 3000.0)  # bodies turn out to cost 3 per byte
+    assert admission.refusal_for_body(2000) is not None  # ~4800 more: past the budget

@@ -10,12 +10,16 @@ into quick 503s for the surplus, not into 504s for everyone after the model did 
 - Budget: rate × request timeout × `wait_fraction`. Work admitted beyond it could not finish in
   time; a request that would pass it is refused at once (503 + Retry-After). The first request
   is always let in, however big, so a lone large request is never refused.
-- Fairness: a request of more than one listing's cost may fill only `heavy_share` of the budget;
+- Fairness: requests of more than one listing's cost may fill only `heavy_share` of the budget
+  together (one of them is always let in when no other is admitted, so they are never starved);
   the rest is kept for one-listing requests, which the batcher also serves first. Heavy clients
   get 503s while one-listing callers keep their latency.
+- Short model calls: a call holds at most `max_call_s` of work at the current rate
+  (`call_cost`), so a one-listing request waits for at most that behind the call in progress.
 - Early refusal: the HTTP layer asks `refusal_for_body(Content-Length)` before reading or parsing
-  the body, with a cost no larger than the body's can be (half its bytes), so a request that
-  would be refused after parsing is mostly refused before.
+  the body. A body's cost is estimated from its bytes by the ratio recent requests showed
+  (`learn_body`), less a margin, so a request that would be refused after parsing is mostly
+  refused before, without the parsing work.
 
 One `Admission` per worker process, made by the model with its runner; only the event loop's
 thread touches it."""
@@ -23,14 +27,21 @@ thread touches it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 
 from prodcat_predict.errors import OverloadedError
 
+# The size of the body of the request being served, set by the HTTP layer (limits.py) once it has
+# read it, so that admission can learn what a byte of body costs.
+BODY_BYTES: ContextVar[int | None] = ContextVar("prodcat_body_bytes", default=None)
+
 # The smoothing of the service rate: the weight of the newest model call.
 RATE_WEIGHT = 0.2
-# A JSON body of n bytes holds at least n/2 characters of text in a loaded predictor's requests
-# (field names and punctuation are the rest); the early check assumes no more cost than that.
-BODY_TEXT_SHARE = 0.5
+# Cost per body byte before any request has shown it (a body's bytes are its texts, field names
+# and punctuation: the cost is rarely below half of them); the early check takes this share of
+# the learned ratio, so that it errs towards admitting and leaves the exact check to the batcher.
+DEFAULT_COST_PER_BYTE = 0.5
+EARLY_MARGIN = 0.8
 
 
 class Admission:
@@ -44,6 +55,7 @@ class Admission:
         max_text_chars: int = 5000,
         calls: int = 1,
         retry_after_s: int = 1,
+        max_call_s: float = 0.025,
     ) -> None:
         if not (0 < wait_fraction <= 1 and 0 < heavy_share <= 1) or calls < 1:
             raise ValueError("wait_fraction and heavy_share must be in (0, 1], calls >= 1")
@@ -54,8 +66,11 @@ class Admission:
         self.small_cost = listing_cost_chars + max_text_chars  # one listing, however long
         self.calls = calls
         self.retry_after_s = retry_after_s
+        self.max_call_s = max_call_s
         self.admitted = 0.0  # cost of the requests admitted and not answered yet
+        self.admitted_heavy = 0.0  # of which requests of more than one listing
         self._rate: float | None = None  # cost per second of one model call
+        self._cost_per_byte = DEFAULT_COST_PER_BYTE
 
     def cost(self, texts: Sequence[str]) -> float:
         return float(sum(len(t) for t in texts) + len(texts) * self.listing_cost_chars)
@@ -82,25 +97,40 @@ class Admission:
         throughput = self.throughput
         return None if throughput is None else throughput * self.timeout_s * self.wait_fraction
 
+    def call_cost(self) -> float | None:
+        """The most cost one model call should hold (None until the rate is known)."""
+        return None if self._rate is None else self._rate * self.max_call_s
+
     def refusal(self, cost: float) -> str | None:
         """Why a request of this cost is refused now, or None when it may come in."""
         budget, throughput = self.budget, self.throughput
         if budget is None or throughput is None or self.admitted <= 0:
             return None
-        small = self.is_small(cost)
-        limit = budget if small else budget * self.heavy_share
-        if self.admitted + cost <= limit:
+        if self.admitted + cost > budget:
+            waiting, limit, kind = self.admitted, budget, ""
+        elif (
+            not self.is_small(cost)
+            and self.admitted_heavy > 0
+            and self.admitted_heavy + cost > budget * self.heavy_share
+        ):
+            waiting, limit = self.admitted_heavy, budget * self.heavy_share
+            kind = " for requests of more than one listing"
+        else:
             return None
-        waiting_s = self.admitted / throughput
-        kind = "" if small else " for requests of more than one listing"
         return (
-            f"the predictor is overloaded: {waiting_s:.1f}s of work is already waiting{kind} "
-            f"(limit {limit / throughput:.1f}s); retry in {self.retry_after_s}s"
+            f"the predictor is overloaded: {waiting / throughput:.2f}s of work is already "
+            f"waiting{kind} (limit {limit / throughput:.2f}s); retry in {self.retry_after_s}s"
         )
 
     def refusal_for_body(self, content_length: int) -> str | None:
         """The early check, from the body's declared size, before the body is read."""
-        return self.refusal(content_length * BODY_TEXT_SHARE)
+        return self.refusal(content_length * self._cost_per_byte * EARLY_MARGIN)
+
+    def learn_body(self, content_length: int, cost: float) -> None:
+        """A parsed request's body size and cost: the ratio the early check estimates with."""
+        if content_length > 0:
+            ratio = cost / content_length
+            self._cost_per_byte = (1 - RATE_WEIGHT) * self._cost_per_byte + RATE_WEIGHT * ratio
 
     def admit(self, cost: float) -> None:
         """Counts the request in, or raises OverloadedError (503). Pair with `release`."""
@@ -108,6 +138,10 @@ class Admission:
         if reason is not None:
             raise OverloadedError(reason, self.retry_after_s)
         self.admitted += cost
+        if not self.is_small(cost):
+            self.admitted_heavy += cost
 
     def release(self, cost: float) -> None:
         self.admitted = max(0.0, self.admitted - cost)
+        if not self.is_small(cost):
+            self.admitted_heavy = max(0.0, self.admitted_heavy - cost)

@@ -46,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from prodcat_core.errors import UnavailableError
-from prodcat_predict.admission import Admission
+from prodcat_predict.admission import BODY_BYTES, Admission
 from prodcat_predict.errors import InferenceFailedError, InferenceTimeoutError, OverloadedError
 
 logger = logging.getLogger(__name__)
@@ -88,14 +88,36 @@ def _admit(admission: Admission | None, texts: Sequence[str]) -> tuple[float, in
     if admission is None:
         return 0.0, 0 if len(texts) == 1 else 1
     cost = admission.cost(texts)
+    body_bytes = BODY_BYTES.get()
+    if body_bytes is not None:
+        admission.learn_body(body_bytes, cost)
     admission.admit(cost)
     return cost, 0 if admission.is_small(cost) else 1
+
+
+def _chunks(texts: Sequence[str], max_size: int, admission: Admission | None) -> list[list[str]]:
+    """A request cut into model calls of at most `max_size` listings and, with admission, at most
+    `call_cost` each (a lone text over it is a chunk of its own)."""
+    max_cost = admission.call_cost() if admission is not None else None
+    if admission is None or max_cost is None:
+        return [list(texts[i : i + max_size]) for i in range(0, len(texts), max_size)]
+    chunks: list[list[str]] = [[]]
+    cost = 0.0
+    for text in texts:
+        text_cost = admission.cost([text])
+        if chunks[-1] and (len(chunks[-1]) >= max_size or cost + text_cost > max_cost):
+            chunks.append([])
+            cost = 0.0
+        chunks[-1].append(text)
+        cost += text_cost
+    return chunks
 
 
 @dataclass(eq=False)
 class _Pending:
     texts: list[str]
     future: asyncio.Future[Scored]
+    cost: float = 0.0  # admission's cost of these texts (0 without admission)
     enqueued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -167,9 +189,10 @@ class MicroBatcher:
             )
         cost, priority = _admit(self._admission, texts)
         loop = asyncio.get_running_loop()
+        admission = self._admission
         chunks = [
-            _Pending(list(texts[i : i + self.max_batch_size]), loop.create_future())
-            for i in range(0, len(texts), self.max_batch_size)
+            _Pending(chunk, loop.create_future(), admission.cost(chunk) if admission else 0.0)
+            for chunk in _chunks(texts, self.max_batch_size, admission)
         ]
         for pending in chunks:
             self._queued += len(pending.texts)
@@ -243,9 +266,10 @@ class MicroBatcher:
 
     async def _collect(self) -> list[_Pending]:
         first = await self._take()
-        batch, size = [first], len(first.texts)
+        batch, size, cost = [first], len(first.texts), first.cost
         deadline = first.enqueued_at + self.max_wait_s
         limit = self._batch_limit()
+        max_cost = self._admission.call_cost() if self._admission is not None else None
         while size < limit:
             item = self._take_nowait()
             if item is None:
@@ -256,11 +280,14 @@ class MicroBatcher:
                     item = await asyncio.wait_for(self._take(), remaining)
                 except TimeoutError:
                     break
-            if size + len(item.texts) > limit:
+            if size + len(item.texts) > limit or (
+                max_cost is not None and cost + item.cost > max_cost
+            ):
                 self._carry = item  # first in line for the next batch
                 break
             batch.append(item)
             size += len(item.texts)
+            cost += item.cost
         self._queued -= size
         return batch
 

@@ -121,6 +121,12 @@ class PredictSettings(ServiceSettings):
         description="share of that budget requests of more than one listing may fill (the rest "
         "is kept for one-listing requests)",
     )
+    max_call_ms: float = Field(
+        25.0,
+        gt=0,
+        description="with admission, a model call holds at most this much work (at the measured "
+        "rate), so a one-listing request waits at most about this long behind one",
+    )
     listing_cost_chars: int = Field(
         200, ge=0, description="fixed cost of a listing, in characters of text, for admission"
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import orjson
 
 from prodcat_core.asgi import ASGIApp, Message, Receive, Scope, Send, StatusWatch
-from prodcat_predict.admission import Admission
+from prodcat_predict.admission import BODY_BYTES, Admission
 from prodcat_predict.errors import error_response
 from prodcat_predict.metrics import process_metrics, status_class
 from prodcat_predict.oip import HEADER_LENGTH
@@ -176,6 +176,7 @@ class RequestLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        BODY_BYTES.set(len(body))  # for admission's estimate of a body's cost
         if not binary_v2:
             try:
                 body.decode("utf-8")

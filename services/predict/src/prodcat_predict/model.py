@@ -175,6 +175,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
             max_text_chars=s.max_text_chars,
             calls=plan.calls,
             retry_after_s=s.retry_after_s,
+            max_call_s=s.max_call_ms / 1000.0,
         )
 
     def _warm_up(self, loaded: LoadedModel, admission: Admission | None) -> None:
