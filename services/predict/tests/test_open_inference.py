@@ -247,3 +247,23 @@ def test_json_needs_no_content_type(client: httpx.Client, path: str, body: Any) 
     assert response.status_code == 200, response.text
     text_plain = client.post(path, content=b"x", headers={"content-type": "text/plain"})
     assert text_plain.status_code == 415
+
+
+def test_openapi_documents_what_each_route_answers(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/v1/models/{model_name}:predict", "/v2/models/{model_name}/infer"):
+        responses = paths[path]["post"]["responses"]
+        assert {"200", "400", "404", "413", "415", "422", "503", "504"} <= set(responses), path
+        assert responses["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/ErrorOut"
+        )
+    infer = paths["/v2/models/{model_name}/infer"]["post"]
+    assert set(infer["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
+    assert "/v2/models/{model_name}/versions/{model_version}/ready" in paths
+    assert "404" in paths["/v2/models/{model_name}/versions/{model_version}"]["get"]["responses"]
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    assert "HTTPValidationError" not in json.dumps(schema)  # our 4xx bodies are ErrorOut
+    assert not any(p.startswith("/v2/repository") or p.endswith(":explain") for p in paths)
+    explain = client.post(f"/v1/models/{MODEL_NAME}:explain", json={"instances": ["x"]})
+    assert 400 <= explain.status_code < 500  # no explainer here: not a 501 with a traceback

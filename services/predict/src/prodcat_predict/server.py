@@ -49,7 +49,6 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.multiprocess.server import RESTServerMultiProcess
 from kserve.protocol.rest.server import RESTServer
-from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
 
 from prodcat_core.errors import ProdcatError, UnavailableError
 from prodcat_core.logging import JsonFormatter, configure_logging
@@ -62,6 +61,8 @@ from prodcat_predict.metrics import render_metrics
 from prodcat_predict.model import ProdcatModel
 from prodcat_predict.routes.open_inference import extra_schemas, open_inference_router
 from prodcat_predict.routes.products import products_router
+from prodcat_predict.routes.responses import without_validation_errors
+from prodcat_predict.routes.v1 import v1_router
 from prodcat_predict.threads import apply_thread_limits, cpus_per_worker
 
 logger = logging.getLogger(__name__)
@@ -175,23 +176,21 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
             response_class=PlainTextResponse,
             summary="Prometheus metrics (text exposition format, or OpenMetrics on request)",
         )
-        # kserve's own registration, less its V2 routes (ours, see routes/open_inference.py), its
-        # /metrics (which documents the text format as JSON) and its OpenAI/time-series routes.
+        # kserve's own registration, less its V2 routes (ours, see routes/open_inference.py), V1's
+        # :explain (no explainer here), its /metrics (which documents the text format as JSON) and
+        # its OpenAI/time-series routes.
         app.add_api_route("/", self.dataplane.live, methods=["GET"], tags=["health"])
-        register_v1_endpoints(app, self.dataplane, self.model_repository_extension)
+        app.include_router(v1_router(self.dataplane, self.model_repository_extension))
         app.include_router(open_inference_router(self.served_model, self.dataplane))
         app.include_router(products_router(self.served_model, self.settings))
         openapi = app.openapi
 
-        def openapi_without_blocked() -> dict[str, Any]:
-            schema = openapi()
-            paths = schema.get("paths", {})
-            for path in [p for p in paths if p.startswith(BLOCKED_PREFIX)]:
-                del paths[path]
+        def documented_openapi() -> dict[str, Any]:
+            schema = without_validation_errors(openapi())
             schema.setdefault("components", {}).setdefault("schemas", {}).update(extra_schemas())
             return schema
 
-        app.openapi = openapi_without_blocked  # type: ignore[method-assign]
+        app.openapi = documented_openapi  # type: ignore[method-assign]
         app.title = "prodcat predictor"
         app.description = (package_doc or "").strip() + (
             " Protocols: KServe V1, Open Inference Protocol V2, and the product route."

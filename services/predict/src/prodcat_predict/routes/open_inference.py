@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prodcat_core.errors import NotFoundError
 from prodcat_predict.model import ProdcatModel
 from prodcat_predict.oip import DATATYPE_SIZES, HEADER_LENGTH, decode_infer_request
-from prodcat_predict.routes.products import ErrorOut
+from prodcat_predict.routes.responses import INFERENCE, error_responses
 
 PREFIX = "/v2"
 EXTENSIONS = ["binary_tensor_data"]
@@ -106,19 +106,6 @@ class InferenceResponseOut(BaseModel):
     outputs: list[TensorOut]
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    what = {
-        400: "malformed request (JSON, tensor shape or binary data)",
-        404: "no such model or version",
-        413: "body too large or too many listings",
-        415: "a Content-Type that is not JSON (or octet-stream with the binary extension)",
-        422: "a tensor the model cannot take (datatype, names, empty text)",
-        503: "overloaded (see Retry-After) or model not ready",
-        504: "the model did not answer in time",
-    }
-    return {c: {"model": ErrorOut, "description": what[c]} for c in codes}
-
-
 INFER_BODY = {
     "requestBody": {
         "required": True,
@@ -130,6 +117,18 @@ INFER_BODY = {
                 "bytes), then the tensors' bytes",
             },
         },
+    },
+    "responses": {
+        "200": {
+            "content": {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "description": "binary outputs (asked for with binary_data_output or an "
+                    f"output's binary_data): the JSON response ({HEADER_LENGTH} bytes), then "
+                    "the tensors' bytes",
+                }
+            }
+        }
     },
     "parameters": [
         {
@@ -221,7 +220,11 @@ def open_inference_router(get_model: Callable[[], ProdcatModel], dataplane: Data
     router.add_api_route("", server_metadata, methods=["GET"])
     router.add_api_route("/health/live", kserve_v2.live, methods=["GET"], tags=["health"])
     router.add_api_route(
-        "/health/ready", kserve_v2.ready, methods=["GET"], tags=["health"], responses=_errors(503)
+        "/health/ready",
+        kserve_v2.ready,
+        methods=["GET"],
+        tags=["health"],
+        responses=error_responses(503),
     )
     router.add_api_route("/models", kserve_v2.models, methods=["GET"])
     for path, metadata, ready, inference in (
@@ -229,14 +232,16 @@ def open_inference_router(get_model: Callable[[], ProdcatModel], dataplane: Data
         ("/models/{model_name}/versions/{model_version}", version_metadata, version_ready,
          version_infer),
     ):  # fmt: skip
-        router.add_api_route(path, metadata, methods=["GET"], responses=_errors(404, 503))
-        router.add_api_route(f"{path}/ready", ready, methods=["GET"], responses=_errors(404, 503))
+        router.add_api_route(path, metadata, methods=["GET"], responses=error_responses(404, 503))
+        router.add_api_route(
+            f"{path}/ready", ready, methods=["GET"], responses=error_responses(404, 503)
+        )
         router.add_api_route(
             f"{path}/infer",
             inference,
             methods=["POST"],
             response_model=InferenceResponseOut,
-            responses=_errors(400, 404, 413, 415, 422, 503, 504),
+            responses=error_responses(*INFERENCE),
             openapi_extra=INFER_BODY,
             summary="Infer (Open Inference Protocol V2, JSON or binary tensor extension)",
         )
