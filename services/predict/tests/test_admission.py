@@ -55,7 +55,9 @@ def test_the_first_request_is_always_admitted_and_no_rate_means_no_refusal() -> 
     unmeasured.admit(1e9)
     admission = seeded()
     admission.admit(1e6)  # nothing else admitted: a lone huge request is served
-    assert admission.refusal(1) is not None
+    assert admission.refusal(1000) is not None  # another heavy one waits its turn
+    admission.admit(300)  # a one-listing request is not locked out by it
+    assert admission.refusal(300) is None
 
 
 def test_the_rate_follows_recent_model_calls() -> None:

@@ -12,8 +12,9 @@ into quick 503s for the surplus, not into 504s for everyone after the model did 
   is always let in, however big, so a lone large request is never refused.
 - Fairness: requests of more than one listing's cost may fill only `heavy_share` of the budget
   together (one of them is always let in when no other is admitted, so they are never starved);
-  the rest is kept for one-listing requests, which the batcher also serves first. Heavy clients
-  get 503s while one-listing callers keep their latency.
+  the rest is kept for one-listing requests, which the batcher also serves first, and which a
+  heavy request bigger than the budget does not lock out. Heavy clients get 503s while
+  one-listing callers keep their latency.
 - Short model calls: a call holds at most `max_call_s` of work at the current rate
   (`call_cost`), so a one-listing request waits for at most that behind the call in progress.
 - Early refusal: the HTTP layer asks `refusal_for_body(Content-Length)` before reading or parsing
@@ -102,21 +103,31 @@ class Admission:
         return None if self._rate is None else self._rate * self.max_call_s
 
     def refusal(self, cost: float) -> str | None:
-        """Why a request of this cost is refused now, or None when it may come in."""
+        """Why a request of this cost is refused now, or None when it may come in.
+
+        Two lanes: heavy requests together within `heavy_share` of the budget (one of them always
+        when none is admitted and one-listing requests keep to their share), and with the rest
+        within the budget; one-listing requests within
+        the budget less what heavy requests hold of their share, so that a heavy request bigger
+        than the budget never locks them out (they are served first in the queue anyway)."""
         budget, throughput = self.budget, self.throughput
         if budget is None or throughput is None or self.admitted <= 0:
             return None
-        if self.admitted + cost > budget:
-            waiting, limit, kind = self.admitted, budget, ""
-        elif (
-            not self.is_small(cost)
-            and self.admitted_heavy > 0
-            and self.admitted_heavy + cost > budget * self.heavy_share
-        ):
-            waiting, limit = self.admitted_heavy, budget * self.heavy_share
-            kind = " for requests of more than one listing"
+        heavy_limit = budget * self.heavy_share
+        if self.is_small(cost):
+            small = self.admitted - self.admitted_heavy
+            limit = budget - min(self.admitted_heavy, heavy_limit)
+            if small + cost <= limit:
+                return None
+            waiting, kind = small, " for one-listing requests"
         else:
-            return None
+            small = self.admitted - self.admitted_heavy
+            if (self.admitted_heavy <= 0 and small <= budget - heavy_limit) or (
+                self.admitted_heavy + cost <= heavy_limit and self.admitted + cost <= budget
+            ):
+                return None
+            waiting, limit = self.admitted_heavy, heavy_limit
+            kind = " for requests of more than one listing"
         return (
             f"the predictor is overloaded: {waiting / throughput:.2f}s of work is already "
             f"waiting{kind} (limit {limit / throughput:.2f}s); retry in {self.retry_after_s}s"
