@@ -15,8 +15,10 @@ into quick 503s for the surplus, not into 504s for everyone after the model did 
   the rest is kept for one-listing requests, which the batcher also serves first, and which a
   heavy request bigger than the budget does not lock out. Heavy clients get 503s while
   one-listing callers keep their latency.
-- Short model calls: a call holds at most `max_call_s` of work at the current rate
-  (`call_cost`), so a one-listing request waits for at most that behind the call in progress.
+- Short model calls: a call holds at most `max_call_s` of work at the first measured rate (the
+  warm-up's large batch; `call_cost`), so a one-listing request waits for at most about that
+  behind the call in progress. Fixed then: from the moving rate, slower small calls would shrink
+  the next calls, which would be slower still.
 - Early refusal: the HTTP layer asks `refusal_for_body(Content-Length)` before reading or parsing
   the body. A body's cost is estimated from its bytes by the ratio recent requests showed
   (`learn_body`), less a margin, so a request that would be refused after parsing is mostly
@@ -42,7 +44,7 @@ RATE_WEIGHT = 0.2
 # and punctuation: the cost is rarely below half of them); the early check takes this share of
 # the learned ratio, so that it errs towards admitting and leaves the exact check to the batcher.
 DEFAULT_COST_PER_BYTE = 0.5
-EARLY_MARGIN = 0.8
+EARLY_MARGIN = 0.95
 
 
 class Admission:
@@ -71,6 +73,7 @@ class Admission:
         self.admitted = 0.0  # cost of the requests admitted and not answered yet
         self.admitted_heavy = 0.0  # of which requests of more than one listing
         self._rate: float | None = None  # cost per second of one model call
+        self._call_cost: float | None = None  # set from the first rate, then fixed
         self._cost_per_byte = DEFAULT_COST_PER_BYTE
 
     def cost(self, texts: Sequence[str]) -> float:
@@ -84,6 +87,8 @@ class Admission:
         if seconds <= 0 or cost <= 0:
             return
         rate = cost / seconds
+        if self._call_cost is None:
+            self._call_cost = rate * self.max_call_s
         self._rate = (
             rate if self._rate is None else (1 - RATE_WEIGHT) * self._rate + (RATE_WEIGHT * rate)
         )
@@ -100,7 +105,7 @@ class Admission:
 
     def call_cost(self) -> float | None:
         """The most cost one model call should hold (None until the rate is known)."""
-        return None if self._rate is None else self._rate * self.max_call_s
+        return self._call_cost
 
     def refusal(self, cost: float) -> str | None:
         """Why a request of this cost is refused now, or None when it may come in.
