@@ -199,3 +199,10 @@ def test_the_early_estimate_learns_what_a_body_byte_costs() -> None:
     for _ in range(40):
         admission.learn_body(1000, 3000.0)  # bodies turn out to cost 3 per byte
     assert admission.refusal_for_body(2000) is not None  # ~4800 more: past the budget
+
+
+def test_the_warm_up_seeds_the_call_size_and_a_cautious_rate() -> None:
+    admission = Admission(timeout_s=10.0, max_call_s=0.1)
+    admission.seed(1000.0, 1.0)
+    assert admission.call_cost() == pytest.approx(100.0)  # the warm-up's own rate
+    assert admission.throughput == pytest.approx(500.0)  # half of it until real calls come

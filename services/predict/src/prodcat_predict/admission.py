@@ -93,6 +93,14 @@ class Admission:
             rate if self._rate is None else (1 - RATE_WEIGHT) * self._rate + (RATE_WEIGHT * rate)
         )
 
+    def seed(self, cost: float, seconds: float, speed: float = 0.5) -> None:
+        """The warm-up's call: the call size follows its rate, the moving rate starts at `speed`
+        times it (one text repeated runs faster than real ones; erring low refuses a little more
+        for the first few calls, until real ones have moved the average)."""
+        self.observe(cost, seconds)
+        if self._rate is not None:
+            self._rate *= speed
+
     @property
     def throughput(self) -> float | None:
         """Cost per second the model gets through (None until a call has been timed)."""

@@ -197,11 +197,8 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         size = self.settings.max_batch_size if self.settings.batching else self.settings.max_items
         started = time.perf_counter()
         loaded.classifier.predict_proba([longest] * size)
-        if admission is not None:  # the first estimate of the model's rate, at half speed:
-            # one text repeated runs faster than real ones, and erring low only refuses a little
-            # more for the first few calls, after which the moving average has real ones.
-            seconds = time.perf_counter() - started
-            admission.observe(admission.cost([longest] * size), 2 * seconds)
+        if admission is not None:  # the first estimate of the model's rate
+            admission.seed(admission.cost([longest] * size), time.perf_counter() - started)
 
     def start(self) -> None:
         """kserve calls this after registering; readiness is `load`'s alone to set."""
