@@ -58,7 +58,7 @@ class Admission:
         max_text_chars: int = 5000,
         calls: int = 1,
         retry_after_s: int = 1,
-        max_call_s: float = 0.025,
+        max_call_s: float = 0.1,
     ) -> None:
         if not (0 < wait_fraction <= 1 and 0 < heavy_share <= 1) or calls < 1:
             raise ValueError("wait_fraction and heavy_share must be in (0, 1], calls >= 1")

@@ -122,7 +122,7 @@ class PredictSettings(ServiceSettings):
         "is kept for one-listing requests)",
     )
     max_call_ms: float = Field(
-        25.0,
+        100.0,
         gt=0,
         description="with admission, a model call holds at most this much work (at the measured "
         "rate), so a one-listing request waits at most about this long behind one",
