@@ -98,6 +98,11 @@ def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     return done.stdout
 
 
+def bench_env(work: Path) -> dict[str, str]:
+    """This environment without prodcat's settings, with stores and tracking under `work`."""
+    return work_env(work, BIN)
+
+
 def build_model(work: Path, rows: int, env: dict[str, str]) -> tuple[Path, str | None]:
     """Synthetic rows → import → preprocess → train; the artifact and its registry URI."""
     raw = work / "raw"
@@ -148,7 +153,9 @@ def raw_throughput(artifact: Path, listings: list[Listing], seconds: float) -> l
 
 
 @contextmanager
-def running(cmd: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+def running(
+    cmd: list[str], env: dict[str, str], ready_url: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -164,7 +171,7 @@ def running(cmd: list[str], env: dict[str, str], ready_url: str, log: Path) -> I
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{cmd[0]} not ready in {START_TIMEOUT_S}s")
                 time.sleep(0.2)
-            yield
+            yield proc
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -285,11 +292,27 @@ def target_checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per point")
+def model_arguments(doc: str | None, seconds: float) -> argparse.ArgumentParser:
+    """The options of a benchmark that serves a model: seconds per point, and the model."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument("--seconds", type=float, default=seconds, help="measured seconds per point")
     parser.add_argument("--rows", type=int, default=3000, help="synthetic rows to train on")
     parser.add_argument("--model", type=Path, help="an existing artifact (skips training)")
+    return parser
+
+
+def model_for(args: argparse.Namespace, work: Path, env: dict[str, str]) -> tuple[Path, str | None]:
+    """--model, or one trained on --rows synthetic rows; listings are generated in `work` either
+    way."""
+    print("building the model…", file=sys.stderr)
+    if args.model is not None:
+        run_cli(env, work, "data", "generate", "--out", str(work / "raw"), "--rows", "1000")
+        return args.model.resolve(), None
+    return build_model(work, args.rows, env)
+
+
+def main() -> None:
+    parser = model_arguments(__doc__, 3.0)
     parser.add_argument(
         "--set",
         dest="settings",
@@ -306,13 +329,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
-        env = work_env(work, BIN)
-        print("building the model…", file=sys.stderr)
-        if args.model is not None:
-            run_cli(env, work, "data", "generate", "--out", str(work / "raw"), "--rows", "1000")
-            artifact, registered = args.model.resolve(), None
-        else:
-            artifact, registered = build_model(work, args.rows, env)
+        env = bench_env(work)
+        artifact, registered = model_for(args, work, env)
         family = read_artifact(artifact, verify=False)[0].family
         listings = load_listings(work)
         rows = raw_throughput(artifact, listings, args.seconds)

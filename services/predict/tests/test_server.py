@@ -161,7 +161,6 @@ V2_EMPTY = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data
         (PRODUCTS, b'{"text": "x"}', {"content-type": "text/plain"}, 415, "application/json"),
         (V1, b'{"instances": ["x"]}', {"content-type": "application/xml"}, 415, "application/json"),
         (V2, b"{}", {"content-type": "text/csv"}, 415, "application/json"),
-        (PRODUCTS, b'{"text": "x"}', {}, 415, "Content-Type"),
         (
             PRODUCTS,
             b'{"text": "x"}',

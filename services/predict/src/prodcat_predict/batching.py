@@ -23,12 +23,18 @@ ever-longer queue; a request not answered within its timeout → `InferenceTimeo
 its listings are dropped from the queue if still there. A model error fails exactly the requests
 of that batch.
 
+With an `Admission` (admission.py), a request is also refused (503) when the work admitted ahead
+of it could not finish well within the timeout, counted in cost (characters and listings), and
+one-listing requests are taken from the queue before bigger ones (a priority queue, arrival order
+within each class), so a few clients of many long texts cannot starve them.
+
 `DirectRunner` is the same interface without batching: one model call per request."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from prodcat_core.errors import UnavailableError
+from prodcat_predict.admission import BODY_BYTES, Admission
 from prodcat_predict.errors import InferenceFailedError, InferenceTimeoutError, OverloadedError
 
 logger = logging.getLogger(__name__)
@@ -75,10 +82,42 @@ def _check_rows(proba: FloatArray, n: int) -> FloatArray:
     return proba
 
 
+def _admit(admission: Admission | None, texts: Sequence[str]) -> tuple[float, int]:
+    """Counts a request in (or raises OverloadedError): its cost, and its queue priority (0 for a
+    one-listing request, served first)."""
+    if admission is None:
+        return 0.0, 0 if len(texts) == 1 else 1
+    cost = admission.cost(texts)
+    body_bytes = BODY_BYTES.get()
+    if body_bytes is not None:
+        admission.learn_body(body_bytes, cost)
+    admission.admit(cost)
+    return cost, 0 if admission.is_small(cost) else 1
+
+
+def _chunks(texts: Sequence[str], max_size: int, admission: Admission | None) -> list[list[str]]:
+    """A request cut into model calls of at most `max_size` listings and, with admission, at most
+    `call_cost` each (a lone text over it is a chunk of its own)."""
+    max_cost = admission.call_cost() if admission is not None else None
+    if admission is None or max_cost is None:
+        return [list(texts[i : i + max_size]) for i in range(0, len(texts), max_size)]
+    chunks: list[list[str]] = [[]]
+    cost = 0.0
+    for text in texts:
+        text_cost = admission.cost([text])
+        if chunks[-1] and (len(chunks[-1]) >= max_size or cost + text_cost > max_cost):
+            chunks.append([])
+            cost = 0.0
+        chunks[-1].append(text)
+        cost += text_cost
+    return chunks
+
+
 @dataclass(eq=False)
 class _Pending:
     texts: list[str]
     future: asyncio.Future[Scored]
+    cost: float = 0.0  # admission's cost of these texts (0 without admission)
     enqueued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -93,6 +132,7 @@ class MicroBatcher:
         concurrency: int = 1,
         retry_after_s: int = 1,
         on_batch: BatchObserver | None = None,
+        admission: Admission | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queue < 1 or concurrency < 1 or max_wait_s < 0:
             raise ValueError(
@@ -105,7 +145,10 @@ class MicroBatcher:
         self.retry_after_s = retry_after_s
         self._on_batch = on_batch
         self._concurrency = concurrency
-        self._queue: asyncio.Queue[_Pending] | None = None
+        self._admission = admission
+        # (priority, arrival, request): one-listing requests first, then in arrival order.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, _Pending]] | None = None
+        self._arrivals = itertools.count()
         self._carry: _Pending | None = None
         self._queued = 0
         self._slots: asyncio.Semaphore | None = None
@@ -122,9 +165,9 @@ class MicroBatcher:
         """Listings waiting for a model call."""
         return self._queued
 
-    def _start(self) -> asyncio.Queue[_Pending]:
+    def _start(self) -> asyncio.PriorityQueue[tuple[int, int, _Pending]]:
         if self._queue is None:
-            self._queue = asyncio.Queue()
+            self._queue = asyncio.PriorityQueue()
             self._slots = asyncio.Semaphore(self._concurrency)
             self._executor = ThreadPoolExecutor(
                 self._concurrency, thread_name_prefix="prodcat-infer"
@@ -144,14 +187,16 @@ class MicroBatcher:
                 f"{self.max_queue}); retry in {self.retry_after_s}s",
                 self.retry_after_s,
             )
+        cost, priority = _admit(self._admission, texts)
         loop = asyncio.get_running_loop()
+        admission = self._admission
         chunks = [
-            _Pending(list(texts[i : i + self.max_batch_size]), loop.create_future())
-            for i in range(0, len(texts), self.max_batch_size)
+            _Pending(chunk, loop.create_future(), admission.cost(chunk) if admission else 0.0)
+            for chunk in _chunks(texts, self.max_batch_size, admission)
         ]
         for pending in chunks:
             self._queued += len(pending.texts)
-            queue.put_nowait(pending)
+            queue.put_nowait((priority, next(self._arrivals), pending))
         futures = [p.future for p in chunks]
         self._in_flight += 1
         self._in_flight_listings += len(texts)
@@ -167,6 +212,8 @@ class MicroBatcher:
                 f"no answer from the model within {timeout_s:g}s ({len(texts)} listings)"
             ) from e
         finally:
+            if self._admission is not None:
+                self._admission.release(cost)
             self._in_flight -= 1
             self._in_flight_listings -= len(texts)
             for fut in futures:  # a timeout or a failed chunk: the others are not wanted any more
@@ -199,7 +246,7 @@ class MicroBatcher:
                 item, self._carry = self._carry, None
             else:
                 try:
-                    item = self._queue.get_nowait()
+                    _, _, item = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return None
             if not item.future.done():
@@ -212,16 +259,17 @@ class MicroBatcher:
             item = self._take_nowait()
             if item is not None:
                 return item
-            item = await self._queue.get()
+            _, _, item = await self._queue.get()
             if not item.future.done():
                 return item
             self._queued -= len(item.texts)
 
     async def _collect(self) -> list[_Pending]:
         first = await self._take()
-        batch, size = [first], len(first.texts)
+        batch, size, cost = [first], len(first.texts), first.cost
         deadline = first.enqueued_at + self.max_wait_s
         limit = self._batch_limit()
+        max_cost = self._admission.call_cost() if self._admission is not None else None
         while size < limit:
             item = self._take_nowait()
             if item is None:
@@ -232,11 +280,14 @@ class MicroBatcher:
                     item = await asyncio.wait_for(self._take(), remaining)
                 except TimeoutError:
                     break
-            if size + len(item.texts) > limit:
+            if size + len(item.texts) > limit or (
+                max_cost is not None and cost + item.cost > max_cost
+            ):
                 self._carry = item  # first in line for the next batch
                 break
             batch.append(item)
             size += len(item.texts)
+            cost += item.cost
         self._queued -= size
         return batch
 
@@ -288,6 +339,8 @@ class MicroBatcher:
         infer_s = time.perf_counter() - started
         if self._on_batch is not None:
             self._on_batch(len(texts), infer_s)
+        if self._admission is not None:
+            self._admission.observe(self._admission.cost(texts), infer_s)
         offset = 0
         for p in batch:
             n = len(p.texts)
@@ -325,8 +378,10 @@ class DirectRunner:
         concurrency: int = 1,
         retry_after_s: int = 1,
         on_batch: BatchObserver | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._predict = predict
+        self._admission = admission
         self.max_queue = max_queue
         self.retry_after_s = retry_after_s
         self._on_batch = on_batch
@@ -357,12 +412,13 @@ class DirectRunner:
                 f"{self.max_queue}); retry in {self.retry_after_s}s",
                 self.retry_after_s,
             )
+        cost, _ = _admit(self._admission, texts)
         self._queued += len(texts)
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, self._call, list(texts), time.perf_counter())
         try:
             async with asyncio.timeout(timeout_s):
-                return await future
+                scored = await future
         except TimeoutError as e:
             future.cancel()  # drops it if it has not started
             raise InferenceTimeoutError(
@@ -374,7 +430,12 @@ class DirectRunner:
             logger.error("model call on %d listings failed", len(texts), exc_info=e)
             raise InferenceFailedError(f"inference failed: {e}") from e
         finally:
+            if self._admission is not None:
+                self._admission.release(cost)
             self._queued -= len(texts)
+        if self._admission is not None:
+            self._admission.observe(cost, scored.infer_s)
+        return scored
 
     async def close(self) -> None:
         self._closed = True

@@ -111,6 +111,33 @@ class PredictSettings(ServiceSettings):
         30.0, gt=0, description="longest wait for the next piece of a request body (408)"
     )
 
+    # Admission by cost (admission.py): overload answers quick 503s, not late 504s.
+    admission: bool = Field(
+        True, description="refuse work that could not finish within the request timeout (503)"
+    )
+    admission_wait_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="admitted work must be able to finish within this share of request_timeout_s",
+    )
+    admission_heavy_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="share of that budget requests of more than one listing may fill (the rest "
+        "is kept for one-listing requests)",
+    )
+    max_call_ms: float = Field(
+        100.0,
+        gt=0,
+        description="with admission, a model call holds at most this much work (at the measured "
+        "rate), so a one-listing request waits at most about this long behind one",
+    )
+    listing_cost_chars: int = Field(
+        200, ge=0, description="fixed cost of a listing, in characters of text, for admission"
+    )
+
     # Metrics with several workers (prometheus-client's multiprocess mode).
     metrics_dir: Path | None = Field(
         None,

@@ -77,7 +77,9 @@ async def _prodcat_error(_: Request, exc: Exception) -> Response:
     headers = None
     if isinstance(exc, OverloadedError):
         headers = {"Retry-After": str(exc.retry_after_s)}
-    if exc.status_code >= 500:
+    if isinstance(exc, OverloadedError):  # expected under load, counted in metrics
+        logger.debug("%s", exc.message)
+    elif exc.status_code >= 500:
         logger.error("%s", exc.message, extra={"error": type(exc).__name__})
     return error_response(exc.status_code, exc.message, headers)
 

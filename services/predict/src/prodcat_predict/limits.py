@@ -1,5 +1,7 @@
 """The outermost layer of the app: request metrics, and the checks every inference route needs
-before any JSON is parsed (content type 415, body size 413, UTF-8 400).
+before any JSON is parsed (content type 415, body size 413, UTF-8 400; a body with no
+Content-Type is JSON), and the early overload refusal (503 from Content-Length and the admitted
+work, before the body is read or parsed: see admission.py).
 
 A pure ASGI middleware: it reads the body once (stopping as soon as it is over the limit, and
 before reading anything when Content-Length already says so) and hands it on unchanged."""
@@ -8,10 +10,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+
+import orjson
 
 from prodcat_core.asgi import ASGIApp, Message, Receive, Scope, Send, StatusWatch
+from prodcat_predict.admission import BODY_BYTES, Admission
 from prodcat_predict.errors import error_response
 from prodcat_predict.metrics import process_metrics, status_class
+from prodcat_predict.oip import HEADER_LENGTH
 
 _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/v1/models/[^/]+:predict"), "v1_predict"),
@@ -31,6 +38,7 @@ _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
         "metadata",
     ),
 )
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 INFERENCE_ROUTES = frozenset({"v1_predict", "v2_infer", "classify"})
 
 
@@ -67,11 +75,17 @@ def _is_json(media: str) -> bool:
 
 class RequestLimits:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, blocked_prefixes: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        blocked_prefixes: tuple[str, ...] = (),
+        admission: Callable[[], Admission | None] = lambda: None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.blocked_prefixes = blocked_prefixes
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,6 +101,13 @@ class RequestLimits:
                 )
                 return
             if route in INFERENCE_ROUTES and scope.get("method") == "POST":
+                if _header(scope, b"content-type") is None:  # JSON, for FastAPI as for us
+                    headers = [*scope.get("headers", ()), (b"content-type", b"application/json")]
+                    scope = {**scope, "headers": headers}
+                refused = self._early_refusal(scope)
+                if refused is not None:
+                    await refused(scope, receive, send_and_watch)
+                    return
                 checked = await self._read_checked_body(scope, receive, route)
                 if isinstance(checked, tuple):
                     code, message = checked
@@ -102,15 +123,31 @@ class RequestLimits:
             if cls is not None:
                 m.errors.labels(route=route, status_class=cls).inc()
 
+    def _early_refusal(self, scope: Scope) -> ASGIApp | None:
+        """A 503 decided from Content-Length and the admitted work, before any body is read."""
+        admission = self.admission()
+        declared = _header(scope, b"content-length")
+        if admission is None or declared is None or not declared.strip().isdigit():
+            return None
+        reason = admission.refusal_for_body(int(declared))
+        if reason is None:
+            return None
+        process_metrics().rejected.labels(reason="queue_full").inc()
+        retry = str(admission.retry_after_s)
+        return error_response(503, reason, {"Retry-After": retry})
+
     async def _read_checked_body(
         self, scope: Scope, receive: Receive, route: str
     ) -> tuple[int, str] | Receive:
         """Either (status, message) to refuse with, or a `receive` that replays the body."""
-        content_type = _header(scope, b"content-type")
-        if content_type is None:
-            return 415, "missing Content-Type: send the body as application/json"
+        # No Content-Type is JSON (the Open Inference Protocol does not require the header, and
+        # tritonclient sends none); V2's binary extension is marked by its own header.
+        content_type = _header(scope, b"content-type") or "application/json"
         media, charset = _media_type(content_type)
-        binary_v2 = route == "v2_infer" and media == "application/octet-stream"
+        binary_v2 = route == "v2_infer" and (
+            media == "application/octet-stream"
+            or _header(scope, HEADER_LENGTH.encode("ascii")) is not None
+        )
         if not (_is_json(media) or binary_v2):
             return (
                 415,
@@ -139,11 +176,19 @@ class RequestLimits:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        BODY_BYTES.set(len(body))  # for admission's estimate of a body's cost
         if not binary_v2:
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as e:
                 return 400, f"the body is not valid UTF-8 (byte {e.start}): send UTF-8 JSON"
+            # A lone surrogate escape ("\ud800") is no Unicode text: every route refuses it
+            # alike (Python's json takes it, orjson does not). Parsed only when one may be there.
+            if _SURROGATE_ESCAPE.search(body):
+                try:
+                    orjson.loads(body)
+                except orjson.JSONDecodeError as e:
+                    return 400, f"the body is not valid JSON text: {e}"
         replayed = False
 
         async def replay() -> Message:

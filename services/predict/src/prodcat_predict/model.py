@@ -32,6 +32,7 @@ from prodcat_core.inference_log import ModelIdentity, new_listing_id
 from prodcat_core.logging import log_context
 from prodcat_core.model import LoadedModel, load_model, resolve_model_source
 from prodcat_core.reference_profile import ReferenceProfile
+from prodcat_predict.admission import Admission
 from prodcat_predict.batching import DirectRunner, MicroBatcher, Runner, Scored
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import (
@@ -116,12 +117,15 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         self._metrics = metrics
         self.recorder: InferenceRecorder | None = None
         self.identity: ModelIdentity | None = None
+        self.admission: Admission | None = None  # made at load (its rate seeded by the warm-up)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(loaded=None, _runner=None, _metrics=None, ready=False, recorder=None)
+        state.update(
+            loaded=None, _runner=None, _metrics=None, ready=False, recorder=None, admission=None
+        )
         return state
 
     @property
@@ -149,8 +153,9 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                 self.artifact_path, self.cpus, threads=s.threads, calls=s.inference_concurrency
             )
             loaded = load_model(self.artifact_path, intra_op_threads=plan.threads)
-            self._warm_up(loaded)
-            self.loaded, self.plan = loaded, plan
+            admission = self._admission(plan)
+            self._warm_up(loaded, admission)
+            self.loaded, self.plan, self.admission = loaded, plan, admission
             meta = loaded.metadata
             alias = _alias_of(self.settings.model_source)
             self.metrics.model_info.labels(
@@ -189,7 +194,22 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         if recorder is not None:
             recorder.close(self.settings.grace_period_s)
 
-    def _warm_up(self, loaded: LoadedModel) -> None:
+    def _admission(self, plan: InferencePlan) -> Admission | None:
+        s = self.settings
+        if not s.admission:
+            return None
+        return Admission(
+            timeout_s=s.request_timeout_s,
+            wait_fraction=s.admission_wait_fraction,
+            heavy_share=s.admission_heavy_share,
+            listing_cost_chars=s.listing_cost_chars,
+            max_text_chars=s.max_text_chars,
+            calls=plan.calls,
+            retry_after_s=s.retry_after_s,
+            max_call_s=s.max_call_ms / 1000.0,
+        )
+
+    def _warm_up(self, loaded: LoadedModel, admission: Admission | None) -> None:
         """A few real listings (checked: one row per text, rows summing to 1), then the largest
         batch of the longest texts the server accepts, so that lazy initialisation and the peak
         memory (a transformer pads to the longest text) happen now, not on a live request."""
@@ -206,7 +226,10 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
             : self.settings.max_text_chars
         ]
         size = self.settings.max_batch_size if self.settings.batching else self.settings.max_items
+        started = time.perf_counter()
         loaded.classifier.predict_proba([longest] * size)
+        if admission is not None:  # the first estimate of the model's rate
+            admission.seed(admission.cost([longest] * size), time.perf_counter() - started)
 
     def start(self) -> None:
         """kserve calls this after registering; readiness is `load`'s alone to set."""
@@ -234,6 +257,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                     concurrency=calls,
                     retry_after_s=s.retry_after_s,
                     on_batch=self._observe_batch,
+                    admission=self.admission,
                 )
             else:
                 self._runner = DirectRunner(
@@ -242,6 +266,7 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
                     concurrency=calls,
                     retry_after_s=s.retry_after_s,
                     on_batch=self._observe_batch,
+                    admission=self.admission,
                 )
         return self._runner
 
@@ -376,26 +401,32 @@ class ProdcatModel(Model):  # type: ignore[misc]  # kserve is untyped
         self, request: InferRequest, answers: list[Prediction], proba: FloatArray
     ) -> InferResponse:
         # Flat lists (kserve reshapes them): its gRPC encoder cannot take numpy arrays as data.
-        n, k = len(answers), len(answers[0].top_k)
+        # Outputs keep the input's shape ([1, 5] texts: [1, 5] codes, [1, 5, k] top-k).
+        n, k = _input_shape(request), len(answers[0].top_k)
         tensors: list[tuple[str, list[int], str, list[Any]]] = [
-            ("prdtypecode", [n], "INT64", [a.prdtypecode for a in answers]),
-            ("category", [n], "BYTES", [a.category for a in answers]),
-            ("confidence", [n], "FP32", [a.confidence for a in answers]),
-            ("truncated", [n], "BOOL", [a.truncated for a in answers]),
+            ("prdtypecode", n, "INT64", [a.prdtypecode for a in answers]),
+            ("category", n, "BYTES", [a.category for a in answers]),
+            ("confidence", n, "FP32", [a.confidence for a in answers]),
+            ("truncated", n, "BOOL", [a.truncated for a in answers]),
             (
                 "top_k_prdtypecode",
-                [n, k],
+                [*n, k],
                 "INT64",
                 [c.prdtypecode for a in answers for c in a.top_k],
             ),
             (
                 "top_k_probability",
-                [n, k],
+                [*n, k],
                 "FP32",
                 [c.probability for a in answers for c in a.top_k],
             ),
-            ("probabilities", list(proba.shape), "FP32", proba.astype(np.float32).ravel().tolist()),
-            ("listing_id", [n], "BYTES", [a.listing_id for a in answers]),
+            (
+                "probabilities",
+                [*n, proba.shape[1]],
+                "FP32",
+                proba.astype(np.float32).ravel().tolist(),
+            ),
+            ("listing_id", n, "BYTES", [a.listing_id for a in answers]),
         ]
         loaded = self.require_loaded()
         return InferResponse(
@@ -500,6 +531,13 @@ def _tensor_strings(tensor: Any) -> list[str | None]:
                 raise InvalidInputError(f"input {name!r}[{j}]: not valid UTF-8") from e
         out.append(_optional_str(value, f"input {name!r}[{j}]"))
     return out
+
+
+def _input_shape(request: InferRequest) -> list[int]:
+    """The shape of the texts tensor (`text`, or `designation`) the listings came from."""
+    tensors = {t.name: t for t in request.inputs}
+    tensor = tensors.get("designation") or request.inputs[0]
+    return [int(d) for d in tensor.shape]
 
 
 def listings_from_v2(request: InferRequest) -> list[Listing]:

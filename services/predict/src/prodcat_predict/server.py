@@ -11,8 +11,9 @@
   worker. `run` also restores logging, thread limits and loads the model in the worker.
 - Metrics: kserve's `/metrics` shows only the answering worker; ours (registered first, so it
   answers) merges all of them in multiprocess mode (see metrics.py).
-- The V2 model-repository load/unload routes are refused (404) and left out of the OpenAPI:
-  unauthenticated, they let any caller unload the only model.
+- The V2 model-repository load/unload routes are not served (404), nor advertised: unauthenticated,
+  they let any caller unload the only model. kserve's other V2 routes are replaced by ours
+  (routes/open_inference.py: binary extension validated, versions, metadata).
 - Errors: every answer is `{"error": "..."}`; a caller's mistake is logged at info, not as an
   error with a traceback; gRPC gets a status that matches the HTTP one.
 """
@@ -34,6 +35,7 @@ from socket import socket
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from grpc import StatusCode, aio
 from kserve import ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
@@ -53,12 +55,16 @@ from prodcat_core.logging import JsonFormatter, configure_logging
 from prodcat_core.offline_docs import add_offline_docs
 from prodcat_core.slow_clients import BodyReadTimeout, guarded_http
 from prodcat_predict import __doc__ as package_doc
+from prodcat_predict.admission import Admission
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.errors import error_response, install_error_handlers
 from prodcat_predict.limits import RequestLimits
 from prodcat_predict.metrics import render_metrics
 from prodcat_predict.model import ProdcatModel
+from prodcat_predict.routes.open_inference import extra_schemas, open_inference_router
 from prodcat_predict.routes.products import products_router
+from prodcat_predict.routes.responses import without_validation_errors
+from prodcat_predict.routes.v1 import v1_router
 from prodcat_predict.threads import apply_thread_limits, cpus_per_worker
 
 logger = logging.getLogger(__name__)
@@ -145,6 +151,10 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
             raise UnavailableError(f"model {self.settings.model_name} is not ready")
         return model
 
+    def current_admission(self) -> Admission | None:
+        model = self.dataplane.model_registry.get_model(self.settings.model_name)
+        return model.admission if isinstance(model, ProdcatModel) else None
+
     async def metrics_endpoint(self, request: Request) -> Response:
         body, content_type = render_metrics(
             request.headers.get("accept"), self.settings.metrics_dir
@@ -159,26 +169,34 @@ class PredictorRESTServer(RESTServer):  # type: ignore[misc]  # kserve is untype
             RequestLimits,
             max_body_bytes=self.settings.max_body_bytes,
             blocked_prefixes=(BLOCKED_PREFIX,),
+            admission=self.current_admission,
         )
         app.add_middleware(BodyReadTimeout, timeout_s=self.settings.body_timeout_s)
 
     def _register_endpoints(self, app: FastAPI) -> None:
         # Routes match in order: this /metrics comes before kserve's, which then never answers.
         app.add_api_route(
-            "/metrics", self.metrics_endpoint, methods=["GET"], include_in_schema=False
+            "/metrics",
+            self.metrics_endpoint,
+            methods=["GET"],
+            response_class=PlainTextResponse,
+            summary="Prometheus metrics (text exposition format, or OpenMetrics on request)",
         )
-        super()._register_endpoints(app)
+        # kserve's own registration, less its V2 routes (ours, see routes/open_inference.py), V1's
+        # :explain (no explainer here), its /metrics (which documents the text format as JSON) and
+        # its OpenAI/time-series routes.
+        app.add_api_route("/", self.dataplane.live, methods=["GET"], tags=["health"])
+        app.include_router(v1_router(self.dataplane, self.model_repository_extension))
+        app.include_router(open_inference_router(self.served_model, self.dataplane))
         app.include_router(products_router(self.served_model, self.settings))
         openapi = app.openapi
 
-        def openapi_without_blocked() -> dict[str, Any]:
-            schema = openapi()
-            paths = schema.get("paths", {})
-            for path in [p for p in paths if p.startswith(BLOCKED_PREFIX)]:
-                del paths[path]
+        def documented_openapi() -> dict[str, Any]:
+            schema = without_validation_errors(openapi())
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(extra_schemas())
             return schema
 
-        app.openapi = openapi_without_blocked  # type: ignore[method-assign]
+        app.openapi = documented_openapi  # type: ignore[method-assign]
         app.title = "prodcat predictor"
         app.description = (package_doc or "").strip() + (
             " Protocols: KServe V1, Open Inference Protocol V2, and the product route."

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.model import ProdcatModel
 from prodcat_predict.pipeline import Listing, Prediction
+from prodcat_predict.routes.responses import error_responses
 
 ROUTE = "/v1/products:classify"
 
@@ -63,19 +64,6 @@ class ClassifyResponse(BaseModel):
     model: ModelOut
     predictions: list[PredictionOut] = Field(description="one answer per listing, in request order")
 
-
-class ErrorOut(BaseModel):
-    error: str = Field(description="what is wrong, and where")
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "malformed JSON or a body that is not UTF-8"},
-    413: {"model": ErrorOut, "description": "body too large or too many listings"},
-    415: {"model": ErrorOut, "description": "the body is not application/json"},
-    422: {"model": ErrorOut, "description": "a listing is invalid or has no text once cleaned"},
-    503: {"model": ErrorOut, "description": "overloaded (see Retry-After) or model not ready"},
-    504: {"model": ErrorOut, "description": "the model did not answer in time"},
-}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "one listing": {
@@ -157,7 +145,7 @@ def products_router(get_model: Callable[[], ProdcatModel], settings: PredictSett
         classify,
         methods=["POST"],
         response_model=ClassifyResponse,
-        responses=ERROR_RESPONSES,
+        responses=error_responses(400, 413, 415, 422, 503, 504),
         summary="Classify listings into product types",
         description=(
             "Takes one listing (`{designation, description}` or `{text}`) or a list of them and "
