@@ -43,7 +43,7 @@ def _predictor(objs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], dict[s
 
 def test_model_health_is_off_by_default() -> None:
     objs = objects(DEFAULTS)
-    assert set(job_templates(objs)) == {"train", "evaluate"}
+    assert set(job_templates(objs)) == {"train", "evaluate", "batch"}
     assert not of_kind(objs, "AlertmanagerConfig")
     assert [c["metadata"]["name"] for c in of_kind(objs, "CronJob")] == []
     _, predictor = _predictor(objs)
