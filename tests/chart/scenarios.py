@@ -42,6 +42,12 @@ def values(name: str) -> dict[str, Any]:
     return merged
 
 
+def cpu_quantity(quantity: str | float) -> float:
+    """CPUs of a Kubernetes CPU quantity: "500m" -> 0.5, "2" or 2 -> 2.0."""
+    text = str(quantity)
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
 def of_kind(objs: tuple[Obj, ...] | list[Obj], kind: str) -> list[Obj]:
     return [o for o in objs if o["kind"] == kind]
 

@@ -138,6 +138,142 @@ def test_security_context_on_every_pod_and_container(scenario: str) -> None:
         assert token is (where == "Deployment/prodcat-api"), f"{where}: automount {token}"
 
 
+# Pod Security Standards, `restricted` profile (Kubernetes 1.31): what the admission controller of
+# a namespace labelled pod-security.kubernetes.io/enforce=restricted checks on each pod.
+RESTRICTED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+BASELINE_CAPABILITIES = {"NET_BIND_SERVICE"}  # the only capability `restricted` lets a pod add
+ALLOWED_SECCOMP = {"RuntimeDefault", "Localhost"}
+
+
+def restricted_violations(spec: Obj) -> list[str]:
+    """What keeps a pod spec out of a Pod Security `restricted` namespace (empty: admitted)."""
+    out = []
+    pod = spec.get("securityContext", {})
+    for host in ("hostNetwork", "hostPID", "hostIPC", "hostUsers"):
+        if spec.get(host) is (host != "hostUsers"):
+            out.append(f"{host} is {spec[host]}")
+    for v in spec.get("volumes", []):
+        kinds = set(v) - {"name"}
+        if not kinds <= RESTRICTED_VOLUME_TYPES:
+            out.append(f"volume {v['name']}: {sorted(kinds)} not allowed")
+    if pod.get("runAsUser") == 0:
+        out.append("pod runAsUser 0")
+    if pod.get("sysctls"):
+        out.append("pod sysctls")
+    for c in _containers(spec):
+        sc, name = c.get("securityContext", {}), f"container {c['name']}"
+        if sc.get("privileged"):
+            out.append(f"{name}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            out.append(f"{name}: allowPrivilegeEscalation is not false")
+        if sc.get("runAsNonRoot", pod.get("runAsNonRoot")) is not True:
+            out.append(f"{name}: runAsNonRoot is not true")
+        if sc.get("runAsUser") == 0:
+            out.append(f"{name}: runAsUser 0")
+        seccomp = sc.get("seccompProfile", pod.get("seccompProfile", {})).get("type")
+        if seccomp not in ALLOWED_SECCOMP:
+            out.append(f"{name}: seccompProfile {seccomp}")
+        caps = sc.get("capabilities", {})
+        if "ALL" not in caps.get("drop", []):
+            out.append(f"{name}: capabilities do not drop ALL")
+        if not set(caps.get("add", [])) <= BASELINE_CAPABILITIES:
+            out.append(f"{name}: adds {caps['add']}")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            out.append(f"{name}: hostPort")
+        if sc.get("procMount", "Default") != "Default":
+            out.append(f"{name}: procMount {sc['procMount']}")
+        apparmor = sc.get("appArmorProfile", {}).get("type", "RuntimeDefault")
+        if apparmor == "Unconfined":
+            out.append(f"{name}: AppArmor unconfined")
+    return out
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_pod_is_admitted_by_pod_security_restricted(scenario: str) -> None:
+    """k8s/README.md labels the namespace pod-security.kubernetes.io/enforce=restricted: every
+    pod the chart can start (Deployments, run Jobs, CronJob, InferenceService) must pass."""
+    for where, _meta, spec in pod_specs(objects(scenario)):
+        assert restricted_violations(spec) == [], where
+
+
+def test_the_restricted_check_can_fail() -> None:
+    ok: Obj = {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "containers": [
+            {
+                "name": "c",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+    }
+    assert restricted_violations(ok) == []
+    bad: Obj = copy.deepcopy(ok)
+    bad["hostNetwork"] = True
+    bad["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+    bad["containers"][0]["securityContext"]["capabilities"]["add"] = ["SYS_ADMIN"]
+    del bad["securityContext"]["seccompProfile"]
+    assert len(restricted_violations(bad)) == 4
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_container_has_cpu_and_memory_limits_and_plans_threads_from_them(
+    scenario: str,
+) -> None:
+    """A pod without a CPU limit sees the node's cores: every container is bounded, and every
+    prodcat container is told its CPUs (PRODCAT_CPUS from its limit) through a resourceFieldRef."""
+    for where, _meta, spec in pod_specs(objects(scenario)):
+        for c in spec["containers"]:
+            name = f"{where} container {c['name']}"
+            limits = c["resources"].get("limits", {})
+            assert {"cpu", "memory"} <= set(limits), f"{name}: limits {limits}"
+            env = {e["name"]: e for e in c.get("env", [])}
+            if "prodcat" not in c["command"]:
+                continue
+            assert env["PRODCAT_CPUS"]["valueFrom"] == {
+                "resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}
+            }, name
+
+
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        ({"requests": {"cpu": "500m"}, "limits": {"cpu": "3"}}, "limits.cpu"),
+        # null removes a default (helm merges the given resources into the chart's).
+        ({"requests": {"cpu": "500m"}, "limits": {"cpu": None}}, "requests.cpu"),
+        ({"requests": {"cpu": None}, "limits": {"cpu": None}}, None),
+    ],
+    ids=["limit", "request-only", "neither"],
+)
+def test_cpus_come_from_the_limit_else_the_request(
+    resources: dict[str, Any], field: str | None
+) -> None:
+    stages = ("api", "predictor", "jobs.train", "jobs.evaluate")
+    objs = render([], {**PASSWORD_VALUES, **{f"{k}.resources": resources for k in stages}})
+    checked = 0
+    for where, _meta, spec in pod_specs(objs):
+        for c in spec["containers"]:
+            if "prodcat" not in c["command"]:
+                continue
+            env = {e["name"]: e for e in c.get("env", [])}
+            expected = {"resourceFieldRef": {"resource": field, "divisor": "1"}} if field else None
+            assert env.get("PRODCAT_CPUS", {}).get("valueFrom") == expected, where
+            checked += 1
+    assert checked >= 4
+
+
 def _expected_images(vals: dict[str, Any]) -> set[str]:
     out = set()
     for key in ("data", "train", "evaluate", "predict", "mlflow"):

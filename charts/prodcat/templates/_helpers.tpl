@@ -112,6 +112,27 @@ securityContext:
   value: {{ include "prodcat.mlflowUri" . | quote }}
 {{- end -}}
 
+{{/* PRODCAT_CPUS, the CPUs a prodcat container plans its threads for: its CPU limit, else its
+request (a pod with only a request has no cgroup limit to read, and os.cpu_count() is the
+node's), rounded up to whole CPUs by the kubelet; nothing when neither is set (the process then
+reads its cgroup). Include it beside prodcat.commonEnv in every prodcat container.
+Takes the container's resources block. */}}
+{{- define "prodcat.cpusEnv" -}}
+{{- $field := "" -}}
+{{- if (dig "limits" "cpu" "" .) -}}
+{{- $field = "limits.cpu" -}}
+{{- else if (dig "requests" "cpu" "" .) -}}
+{{- $field = "requests.cpu" -}}
+{{- end -}}
+{{- if $field }}
+- name: PRODCAT_CPUS
+  valueFrom:
+    resourceFieldRef:
+      resource: {{ $field }}
+      divisor: "1"
+{{- end }}
+{{- end -}}
+
 {{/* Scheduling fields (nodeSelector, tolerations, affinity) of a values block. */}}
 {{- define "prodcat.scheduling" -}}
 {{- with .nodeSelector }}
@@ -285,6 +306,7 @@ spec:
             {{- toYaml $job.args | nindent 12 }}
           env:
             {{- include "prodcat.commonEnv" $ctx | nindent 12 }}
+            {{- include "prodcat.cpusEnv" $job.resources | nindent 12 }}
             {{- if eq $stage "train" }}
             - name: TRAIN_PREPARED_DIR
               value: /data/prepared

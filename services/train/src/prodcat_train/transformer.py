@@ -45,6 +45,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from prodcat_core.artifact import ArtifactMetadata, write_artifact
+from prodcat_core.cpus import available_cpus
 from prodcat_core.datasets import PreparedData, prepared_store
 from prodcat_core.errors import InvalidInputError
 from prodcat_core.labels import LabelCodec
@@ -116,7 +117,9 @@ class TransformerParams(BaseModel):
         "auto", description="auto: bf16 (else fp16) on a GPU, off on CPU"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's)")
+    num_threads: int | None = Field(
+        None, ge=1, description="torch CPU threads (default: the CPUs available)"
+    )
     seed: int = 42
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     checkpoint_every: int = Field(
@@ -785,8 +788,8 @@ def _fit_and_write(
     train: tuple[list[str], npt.NDArray[np.int64]],
     val: tuple[list[str], npt.NDArray[np.int64]],
 ) -> tuple[ArtifactMetadata, Scores, list[dict[str, float]]]:
-    if params.num_threads:
-        torch.set_num_threads(params.num_threads)
+    # torch's default is the node's physical cores, not the pod's CPUs.
+    torch.set_num_threads(params.num_threads or available_cpus())
     seed_everything(params.seed)
     tokenizer, model, input_names = load_base_model(base, data.codec, params)
     tokenizer.save_pretrained(str(run_state.tokenizer_dir))
