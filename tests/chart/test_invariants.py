@@ -15,6 +15,7 @@ import yaml
 
 from tests.chart import validation
 from tests.chart.render import CHART_DIR, Obj, render, render_templates
+from tests.chart.runner_rbac import runner_permissions
 from tests.chart.scenarios import (
     DEFAULTS,
     PASSWORD_VALUES,
@@ -486,18 +487,25 @@ def test_runner_job_equals_rendered_job() -> None:
     assert restored == template
 
 
+def test_runner_permissions_are_read_from_its_calls() -> None:
+    assert runner_permissions() == {
+        ("batch", "jobs"): {"create", "get", "delete"},
+        ("", "pods"): {"list"},
+        ("", "pods/log"): {"get"},
+    }
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_job_runner_rbac_is_exactly_what_the_runner_needs(scenario: str) -> None:
+    """The Role grants the verbs the runner's code calls, no more and no less."""
     objs = objects(scenario)
     (role,) = of_kind(objs, "Role")
-    rules = {
-        (tuple(r["apiGroups"]), tuple(r["resources"])): sorted(r["verbs"]) for r in role["rules"]
-    }
-    assert rules == {
-        (("batch",), ("jobs",)): sorted(["create", "get", "list", "watch", "delete"]),
-        (("",), ("pods",)): sorted(["get", "list"]),
-        (("",), ("pods/log",)): ["get"],
-    }
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    assert granted == runner_permissions()
     (binding,) = of_kind(objs, "RoleBinding")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -623,7 +631,8 @@ def test_network_policies_let_each_pod_reach_what_it_calls(scenario: str) -> Non
         ]
         assert dns, f"{where}: no DNS egress"
     api = clients["Deployment/prodcat-api"]
-    cidrs = values(scenario)["networkPolicy"]["kubeAPIServer"]["cidrs"]
+    server = values(scenario)["networkPolicy"]["kubeAPIServer"]
+    cidrs = server["cidrs"] or server["fallbackCidrs"]  # no cluster to read the EndpointSlice of
     for api_port in (443, 6443):
         assert any(
             _port_ok(rule, api_port)
@@ -645,6 +654,38 @@ def test_network_policies_let_each_pod_reach_what_it_calls(scenario: str) -> Non
             if "ipBlock" in peer
         ]
         assert blocks == [], f"{where} may reach {blocks}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_no_pod_may_reach_the_internet_by_default(scenario: str) -> None:
+    """Egress is to named pods, DNS and the API server's addresses: no ipBlock is the whole
+    Internet unless a user adds one through extraEgress."""
+    for policy in of_kind(objects(scenario), "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                cidr = peer.get("ipBlock", {}).get("cidr")
+                assert cidr not in ("0.0.0.0/0", "::/0"), policy["metadata"]["name"]
+
+
+def test_the_api_server_address_is_a_value() -> None:
+    objs = render(
+        [],
+        {
+            **PASSWORD_VALUES,
+            "networkPolicy.kubeAPIServer.cidrs": ["172.18.0.2/32"],
+            "networkPolicy.kubeAPIServer.ports": [6443],
+        },
+    )
+    egress = named(objs, "NetworkPolicy", "prodcat-api")["spec"]["egress"]
+    blocks = [rule for rule in egress if any("ipBlock" in p for p in rule["to"])]
+    assert blocks == [
+        {
+            "to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}],
+            "ports": [{"protocol": "TCP", "port": 6443}],
+        }
+    ]
+    with pytest.raises(helm_python.HelmValuesError, match="kubeAPIServer"):
+        render([], {**PASSWORD_VALUES, "networkPolicy.kubeAPIServer.cidrs": ["0.0.0.0/0"]})
 
 
 @pytest.mark.parametrize(

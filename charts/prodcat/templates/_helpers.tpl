@@ -133,6 +133,28 @@ Takes the container's resources block. */}}
 {{- end }}
 {{- end -}}
 
+{{/* Where the data API reaches the Kubernetes API server, as YAML {cidrs, ports}: the values, else
+the addresses of the `kubernetes` EndpointSlice read at install (NetworkPolicies see the endpoint
+after the Service's translation: its address and port, 6443 on kubeadm), else the private ranges
+of fallbackCidrs. Never 0.0.0.0/0: the API's egress is not the Internet. */}}
+{{- define "prodcat.kubeAPIServer" -}}
+{{- $k := .Values.networkPolicy.kubeAPIServer -}}
+{{- $cidrs := $k.cidrs -}}
+{{- $ports := $k.ports -}}
+{{- if not $cidrs -}}
+{{- $slice := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "kubernetes" -}}
+{{- range (dig "endpoints" list $slice) -}}
+{{- range .addresses -}}
+{{- $cidrs = append $cidrs (printf "%s/%s" . (ternary "128" "32" (contains ":" .))) -}}
+{{- end -}}
+{{- end -}}
+{{- range (dig "ports" list $slice) -}}
+{{- if not (has (int .port) $ports) -}}{{- $ports = append $ports (int .port) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "cidrs" (default $k.fallbackCidrs $cidrs) "ports" $ports) -}}
+{{- end -}}
+
 {{/* Scheduling fields (nodeSelector, tolerations, affinity) of a values block. */}}
 {{- define "prodcat.scheduling" -}}
 {{- with .nodeSelector }}
