@@ -799,6 +799,67 @@ def test_routes_carry_their_roles_auth_rate_limits_and_tls(scenario: str) -> Non
             o["metadata"]["name"] for o in of_kind(objs, "HTTPRoute")
         }
         assert policy["spec"]["basicAuth"]["users"]["name"] == vals["auth"][role]["existingSecret"]
+    _check_gateway_limits(objs, vals)
+
+
+NGINX_TO_QUANTITY = {"k": "Ki", "m": "Mi", "g": "Gi"}
+
+
+def _check_gateway_limits(objs: tuple[Obj, ...], vals: dict[str, Any]) -> None:
+    """Every HTTPRoute has the Ingress's limits: one BackendTrafficPolicy with the same requests
+    per second per client address, and the predictor's body size; a created Gateway has its
+    ClientTrafficPolicy (header timeout, connections)."""
+    policies: dict[str, Obj] = {}
+    for policy in of_kind(objs, "BackendTrafficPolicy"):
+        (target,) = policy["spec"]["targetRefs"]
+        assert target["kind"] == "HTTPRoute"
+        policies[target["name"]] = policy["spec"]
+    routes = {o["metadata"]["name"] for o in of_kind(objs, "HTTPRoute")}
+    assert set(policies) == routes
+    for name, spec in policies.items():
+        (rule,) = spec["rateLimit"]["local"]["rules"]
+        assert rule["clientSelectors"] == [
+            {"sourceCIDR": {"type": "Distinct", "value": "0.0.0.0/0"}}
+        ], name
+        assert rule["limit"] == {"requests": vals["ingress"]["rateLimit"]["rps"], "unit": "Second"}
+        if name == "prodcat-predictor":
+            size = str(vals["ingress"]["predictorBodySize"]).lower()
+            quantity = size[:-1] + NGINX_TO_QUANTITY[size[-1]]
+            assert spec["requestBuffer"] == {"limit": quantity}, name
+        else:
+            assert "requestBuffer" not in spec, f"{name}: uploads would be held in Envoy's memory"
+    gateways = of_kind(objs, "Gateway")
+    clients = of_kind(objs, "ClientTrafficPolicy")
+    assert [c["spec"]["targetRefs"][0]["name"] for c in clients] == [
+        g["metadata"]["name"] for g in gateways
+    ]
+    for client in clients:
+        limits = vals["gateway"]["limits"]
+        assert (
+            client["spec"]["timeout"]["http"]["requestHeadersReceivedTimeout"]
+            == (limits["headersTimeout"])
+        )
+        assert client["spec"]["connection"]["connectionLimit"]["value"] == limits["maxConnections"]
+
+
+def test_gateway_limits_follow_the_ingress_values() -> None:
+    objs = tuple(
+        render(
+            [scenario_path("gateway")[0]],
+            {
+                **PASSWORD_VALUES,
+                "ingress.rateLimit.rps": 7,
+                "ingress.predictorBodySize": "2g",
+                "gateway.create": False,
+                "gateway.parentRef": {"name": "shared-gateway", "namespace": "edge"},
+            },
+        )
+    )
+    assert of_kind(objs, "ClientTrafficPolicy") == []  # the shared Gateway is not this chart's
+    assert len(of_kind(objs, "BackendTrafficPolicy")) == 3
+    _check_gateway_limits(
+        objs, values("gateway") | {"ingress": {"rateLimit": {"rps": 7}, "predictorBodySize": "2g"}}
+    )
 
 
 def test_gateway_without_existing_secrets_fails_clearly() -> None:

@@ -219,6 +219,18 @@ affinity:
 {{- default (include "prodcat.componentName" (dict "ctx" .ctx "suffix" (printf "auth-%s" .role))) $auth.existingSecret -}}
 {{- end -}}
 
+{{/* An nginx size ("8m", "512k", "1g", bytes without a unit) as a Kubernetes quantity ("8Mi"). */}}
+{{- define "prodcat.nginxSize" -}}
+{{- $size := lower (toString .) -}}
+{{- $units := dict "k" "Ki" "m" "Mi" "g" "Gi" -}}
+{{- $unit := substr (int (sub (len $size) 1)) (len $size) $size -}}
+{{- if hasKey $units $unit -}}
+{{- printf "%s%s" (trimSuffix $unit $size) (get $units $unit) -}}
+{{- else -}}
+{{- $size -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Annotations of an ingress-nginx Ingress. Takes (dict "ctx" $ "role" "users" "bodySize" "8m"). */}}
 {{- define "prodcat.ingressAnnotations" -}}
 {{- $v := .ctx.Values -}}
