@@ -65,11 +65,11 @@ def job_templates(objs: tuple[Obj, ...] | list[Obj]) -> dict[str, Obj]:
 
 
 def pod_specs(objs: tuple[Obj, ...] | list[Obj]) -> Iterator[tuple[str, Obj, Obj]]:
-    """(where, pod metadata, pod spec) of every pod the scenario can start: Deployments, the
+    """(where, pod metadata, pod spec) of every pod the scenario can start: Deployments, Jobs, the
     CronJob, the run Job templates in the ConfigMap and the InferenceService predictor."""
     for o in objs:
         where = f"{o['kind']}/{o['metadata']['name']}"
-        if o["kind"] == "Deployment":
+        if o["kind"] in ("Deployment", "Job"):
             yield where, o["spec"]["template"]["metadata"], o["spec"]["template"]["spec"]
         elif o["kind"] == "CronJob":
             template = o["spec"]["jobTemplate"]["spec"]["template"]

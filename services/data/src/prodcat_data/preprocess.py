@@ -138,29 +138,33 @@ def stratified_split(
         .drop_duplicates("group")
         .set_index("group")["label"]
         .reindex(sizes.index)
+        .to_numpy()
     )
-    group_split = pd.Series("train", index=sizes.index, dtype=object)
+    group_sizes = sizes.to_numpy()
+    size_of = group_sizes.tolist()
+    group_split = np.full(len(sizes), "train", dtype=object)  # by position in `sizes`
     fractions = {"holdout": params.holdout, "test": params.test, "val": params.val}
-    for code in np.unique(group_label.to_numpy()):
-        members = group_label.index[group_label.to_numpy() == code].to_numpy()
+    for code in np.unique(group_label):
+        members = np.flatnonzero(group_label == code)
         rng = np.random.default_rng([params.seed, int(code)])
-        members = members[rng.permutation(len(members))]
-        member_sizes = sizes.loc[members].to_numpy()
-        total = int(member_sizes.sum())
-        left = list(range(len(members)))
+        left = members[rng.permutation(len(members))].tolist()
+        total = int(group_sizes[members].sum())
         for split, fraction in fractions.items():
             target = round(fraction * total)
             if target == 0 and total >= 2 * len(fractions) + 1:
                 target = 1
             taken, passed = 0, []
-            for i in left:  # in shuffled order; a group too big for what is left waits
-                if abs(taken + member_sizes[i] - target) < abs(taken - target):
-                    group_split[members[i]] = split
-                    taken += int(member_sizes[i])
+            for i, g in enumerate(left):  # in shuffled order; a group too big for it waits
+                if taken >= target:  # no group (one row or more) brings it closer
+                    passed.extend(left[i:])
+                    break
+                if abs(taken + size_of[g] - target) < abs(taken - target):
+                    group_split[g] = split
+                    taken += size_of[g]
                 else:
-                    passed.append(i)
+                    passed.append(g)
             left = passed
-    return group_split.to_numpy()[sizes.index.get_indexer(pd.Index(groups))].astype(str)
+    return group_split[sizes.index.get_indexer(pd.Index(groups))].astype(str)
 
 
 def preprocess_dataset(
