@@ -3,14 +3,17 @@
 Cases, in one run:
 - synthetic: 85,000 generated rows (import + preprocess not timed), the train stage's linear
   family with its default parameters: training seconds, weighted/macro F1 on the test split.
-- real: the rows in ../shared/data/rakuten-sample (when present), split by our preprocess stage;
-  the tuned linear family and the baseline (TF-IDF word 1-2 + char_wb 2-5 grams, class-balanced
-  LinearSVC, on the raw designation + description) scored on the same held-out rows (test +
-  holdout). The baseline trains on train + validation; ours trains on train and uses validation
-  to choose C and the softmax temperature. Then the same comparison by 5-fold cross-validation.
+- real: the rows in ../shared/data/rakuten-sample (when present), split by our preprocess stage,
+  once grouped (the default: near-duplicate designations never straddle splits) and once row by
+  row (the old random split, whose test rows have near-copies in train); the tuned linear family
+  and the baseline (TF-IDF word 1-2 + char_wb 2-5 grams, class-balanced LinearSVC, on the raw
+  designation + description) scored on the same held-out rows (test + holdout). The baseline
+  trains on train + validation; ours trains on train and uses validation to choose C and the
+  softmax temperature. Then the same comparison by 5-fold cross-validation, with the folds
+  grouped the same way.
 Prints a table; writes benchmarks/results/train.json.
 
-    .venv/bin/python benchmarks/train.py [--rows 85000] [--folds 5]
+    .venv/bin/python benchmarks/train.py [--rows 85000 (0: none)] [--folds 5] [--sample DIR]
 """
 
 from __future__ import annotations
@@ -28,15 +31,15 @@ import scipy.sparse as sp
 from common import REAL_SAMPLE, print_table, write_json
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.svm import LinearSVC
 
-from prodcat_core.datasets import PreparedData, SplitParams, prepared_store
+from prodcat_core.datasets import PreparedData, SplitGrouping, SplitParams, prepared_store
 from prodcat_core.labels import LabelCodec
 from prodcat_core.text import listing_texts
 from prodcat_data.config import DataSettings
 from prodcat_data.importer import import_dataset
-from prodcat_data.preprocess import preprocess_dataset
+from prodcat_data.preprocess import preprocess_dataset, split_groups
 from prodcat_train.linear import LinearParams, fit_linear
 
 TARGET_SECONDS = 120.0
@@ -72,10 +75,10 @@ def _f1(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], average: str) -> 
     return float(f1_score(y, pred, average=average))
 
 
-def prepare(x: Path, y: Path, workdir: Path) -> PreparedData:
+def prepare(x: Path, y: Path, workdir: Path, group_by: SplitGrouping) -> PreparedData:
     settings = DataSettings(datasets_dir=workdir / "datasets", prepared_dir=workdir / "prepared")
     imported = import_dataset(str(x), str(y), settings)
-    prepared = preprocess_dataset(imported.dataset_id, SplitParams(), settings)
+    prepared = preprocess_dataset(imported.dataset_id, SplitParams(group_by=group_by), settings)
     return PreparedData(prepared_store(settings.prepared_dir), prepared.prepared_id)
 
 
@@ -84,7 +87,7 @@ def synthetic_case(rows: int, params: LinearParams) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         x, y = write_challenge_files(Path(tmp) / "raw", rows, seed=42)
-        data = prepare(x, y, Path(tmp))
+        data = prepare(x, y, Path(tmp), "designation")
         codec = data.codec
         train, val = data.split("train"), data.split("val")
         test = pd.concat([data.split("test"), data.split("holdout")])
@@ -109,16 +112,26 @@ def synthetic_case(rows: int, params: LinearParams) -> dict[str, Any]:
     }
 
 
-def real_cases(params: LinearParams, folds: int) -> list[dict[str, Any]]:
-    x_raw = pd.read_csv(REAL_SAMPLE / "X_train_sample.csv", index_col=0)
+SPLIT_NAMES: dict[SplitGrouping, str] = {"designation": "grouped split", "row": "row split"}
+
+
+def real_cases(
+    params: LinearParams, folds: int, group_by: SplitGrouping, sample: Path
+) -> list[dict[str, Any]]:
+    split = SPLIT_NAMES[group_by]
+    x_raw = pd.read_csv(sample / "X_train_sample.csv", index_col=0)
     joined = x_raw["designation"].fillna("") + " " + x_raw["description"].fillna("")
     raw_text = dict(
         zip(joined.index.astype(int).tolist(), joined.astype(str).tolist(), strict=True)
     )
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         data = prepare(
-            REAL_SAMPLE / "X_train_sample.csv", REAL_SAMPLE / "Y_train_sample.csv", Path(tmp)
+            sample / "X_train_sample.csv",
+            sample / "Y_train_sample.csv",
+            Path(tmp),
+            group_by,
         )
+        kept_together = data.manifest.rows_kept_together
         codec = data.codec
         train, val = data.split("train"), data.split("val")
         test = pd.concat([data.split("test"), data.split("holdout")])
@@ -141,16 +154,17 @@ def real_cases(params: LinearParams, folds: int) -> list[dict[str, Any]]:
         codec.n_classes,
         params,
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
-            "case": "real sample, held-out rows: baseline",
+            "case": f"real sample, held-out rows, {split}: baseline",
+            "rows_kept_together": kept_together,
             "train_rows": len(fit_rows),
             "test_rows": len(test),
             "weighted_f1": _f1(y_test, base_pred, "weighted"),
             "macro_f1": _f1(y_test, base_pred, "macro"),
         },
         {
-            "case": "real sample, held-out rows: linear (tuned)",
+            "case": f"real sample, held-out rows, {split}: linear (tuned)",
             "train_rows": len(train),
             "test_rows": len(test),
             "train_s": seconds,
@@ -158,28 +172,32 @@ def real_cases(params: LinearParams, folds: int) -> list[dict[str, Any]]:
             "macro_f1": _f1(y_test, our_pred, "macro"),
         },
     ]
-    rows.append(_cross_validation(x_raw, raw_text, codec, params, folds))
+    rows[1]["gain"] = rows[1]["weighted_f1"] - rows[0]["weighted_f1"]
+    y_raw = pd.read_csv(sample / "Y_train_sample.csv", index_col=0)["prdtypecode"]
+    rows.append(_cross_validation(x_raw, y_raw, raw_text, codec, params, folds, group_by))
     return rows
 
 
 def _cross_validation(
     x_raw: pd.DataFrame,
+    y_raw: pd.Series,
     raw_text: dict[int, str],
     codec: LabelCodec,
     params: LinearParams,
     folds: int,
+    group_by: SplitGrouping,
 ) -> dict[str, Any]:
     """Both models on the same folds of the whole sample; ours holds out 10% of each training fold
-    for its validation."""
-    y_raw = pd.read_csv(REAL_SAMPLE / "Y_train_sample.csv", index_col=0)["prdtypecode"]
+    for its validation. Grouped: no designation group is in two folds, nor in fit and val."""
     ids = x_raw.index.to_numpy()
     clean = listing_texts(x_raw["designation"].tolist(), x_raw["description"].tolist())
     y_all = codec.encode(y_raw.loc[ids].to_numpy())
     base_scores, our_scores = [], []
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
-    for train_idx, test_idx in splitter.split(ids, y_all):
-        inner = StratifiedKFold(10, shuffle=True, random_state=1)
-        fit_idx, val_idx = next(inner.split(train_idx, y_all[train_idx]))
+    groups = split_groups(x_raw["designation"], group_by)
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=0)
+    for train_idx, test_idx in splitter.split(ids, y_all, groups):
+        inner = StratifiedGroupKFold(10, shuffle=True, random_state=1)
+        fit_idx, val_idx = next(inner.split(train_idx, y_all[train_idx], groups[train_idx]))
         fit_idx, val_idx = train_idx[fit_idx], train_idx[val_idx]
         base = baseline(
             [raw_text[ids[i]] for i in train_idx],
@@ -198,7 +216,7 @@ def _cross_validation(
         )
         our_scores.append(_f1(y_all[test_idx], pred, "weighted"))
     return {
-        "case": f"real sample, {folds}-fold CV: linear - baseline",
+        "case": f"real sample, {folds}-fold CV, {SPLIT_NAMES[group_by]}: linear - baseline",
         "weighted_f1": float(np.mean(our_scores)),
         "baseline_weighted_f1": float(np.mean(base_scores)),
         "gain": float(np.mean(our_scores) - np.mean(base_scores)),
@@ -210,21 +228,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=85_000)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--sample", type=Path, default=REAL_SAMPLE, help="folder of the real sample's X/Y files"
+    )
     args = parser.parse_args()
     params = LinearParams()
-    rows = [synthetic_case(args.rows, params)]
-    if (REAL_SAMPLE / "X_train_sample.csv").is_file():
-        rows += real_cases(params, args.folds)
-        held_out = {r["case"]: r["weighted_f1"] for r in rows}
-        gain = (
-            held_out["real sample, held-out rows: linear (tuned)"]
-            - held_out["real sample, held-out rows: baseline"]
-        )
-        rows[2]["gain"] = gain
+    rows = [synthetic_case(args.rows, params)] if args.rows else []  # --rows 0: real sample only
+    if (args.sample / "X_train_sample.csv").is_file():
+        for group_by in SPLIT_NAMES:
+            rows += real_cases(params, args.folds, group_by, args.sample)
     else:
-        print(f"skipped the real sample: {REAL_SAMPLE} is absent")
+        print(f"skipped the real sample: {args.sample} is absent")
     columns = [
         "case",
+        "rows_kept_together",
         "train_rows",
         "test_rows",
         "train_s",

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shlex
@@ -54,7 +55,7 @@ import pytest
 import yaml
 
 from tests.chart.render import NAMESPACE, RELEASE, REPO_ROOT, Obj
-from tests.chart.scenarios import DEFAULTS, objects, values
+from tests.chart.scenarios import DEFAULTS, cpu_quantity, objects, values
 
 BIN = Path(sys.executable).parent
 
@@ -266,6 +267,12 @@ class Sandbox:
             path = source["fieldRef"]["fieldPath"]
             assert path in FIELD_VALUES, f"{rc.where}: no test value for fieldRef {path}"
             return FIELD_VALUES[path].format(pod=pod)
+        if "resourceFieldRef" in source:  # the kubelet's value: whole CPUs, rounded up
+            ref = source["resourceFieldRef"]
+            kind, resource = ref["resource"].split(".")
+            assert resource == "cpu", f"{rc.where}: {ref}"
+            assert str(ref.get("divisor", "1")) == "1", f"{rc.where}: {ref}"
+            return str(math.ceil(cpu_quantity(rc.container["resources"][kind]["cpu"])))
         if "secretKeyRef" in source:
             ref = (source["secretKeyRef"]["name"], source["secretKeyRef"]["key"])
             assert ref in secrets, f"{rc.where}: no test value for Secret {ref[0]} key {ref[1]}"

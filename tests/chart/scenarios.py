@@ -42,6 +42,12 @@ def values(name: str) -> dict[str, Any]:
     return merged
 
 
+def cpu_quantity(quantity: str | float) -> float:
+    """CPUs of a Kubernetes CPU quantity: "500m" -> 0.5, "2" or 2 -> 2.0."""
+    text = str(quantity)
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
 def of_kind(objs: tuple[Obj, ...] | list[Obj], kind: str) -> list[Obj]:
     return [o for o in objs if o["kind"] == kind]
 
@@ -59,11 +65,11 @@ def job_templates(objs: tuple[Obj, ...] | list[Obj]) -> dict[str, Obj]:
 
 
 def pod_specs(objs: tuple[Obj, ...] | list[Obj]) -> Iterator[tuple[str, Obj, Obj]]:
-    """(where, pod metadata, pod spec) of every pod the scenario can start: Deployments, the
+    """(where, pod metadata, pod spec) of every pod the scenario can start: Deployments, Jobs, the
     CronJob, the run Job templates in the ConfigMap and the InferenceService predictor."""
     for o in objs:
         where = f"{o['kind']}/{o['metadata']['name']}"
-        if o["kind"] == "Deployment":
+        if o["kind"] in ("Deployment", "Job"):
             yield where, o["spec"]["template"]["metadata"], o["spec"]["template"]["spec"]
         elif o["kind"] == "CronJob":
             template = o["spec"]["jobTemplate"]["spec"]["template"]

@@ -112,6 +112,49 @@ securityContext:
   value: {{ include "prodcat.mlflowUri" . | quote }}
 {{- end -}}
 
+{{/* PRODCAT_CPUS, the CPUs a prodcat container plans its threads for: its CPU limit, else its
+request (a pod with only a request has no cgroup limit to read, and os.cpu_count() is the
+node's), rounded up to whole CPUs by the kubelet; nothing when neither is set (the process then
+reads its cgroup). Include it beside prodcat.commonEnv in every prodcat container.
+Takes the container's resources block. */}}
+{{- define "prodcat.cpusEnv" -}}
+{{- $field := "" -}}
+{{- if (dig "limits" "cpu" "" .) -}}
+{{- $field = "limits.cpu" -}}
+{{- else if (dig "requests" "cpu" "" .) -}}
+{{- $field = "requests.cpu" -}}
+{{- end -}}
+{{- if $field }}
+- name: PRODCAT_CPUS
+  valueFrom:
+    resourceFieldRef:
+      resource: {{ $field }}
+      divisor: "1"
+{{- end }}
+{{- end -}}
+
+{{/* Where the data API reaches the Kubernetes API server, as YAML {cidrs, ports}: the values, else
+the addresses of the `kubernetes` EndpointSlice read at install (NetworkPolicies see the endpoint
+after the Service's translation: its address and port, 6443 on kubeadm), else the private ranges
+of fallbackCidrs. Never 0.0.0.0/0: the API's egress is not the Internet. */}}
+{{- define "prodcat.kubeAPIServer" -}}
+{{- $k := .Values.networkPolicy.kubeAPIServer -}}
+{{- $cidrs := $k.cidrs -}}
+{{- $ports := $k.ports -}}
+{{- if not $cidrs -}}
+{{- $slice := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "kubernetes" -}}
+{{- range (dig "endpoints" list $slice) -}}
+{{- range .addresses -}}
+{{- $cidrs = append $cidrs (printf "%s/%s" . (ternary "128" "32" (contains ":" .))) -}}
+{{- end -}}
+{{- end -}}
+{{- range (dig "ports" list $slice) -}}
+{{- if not (has (int .port) $ports) -}}{{- $ports = append $ports (int .port) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "cidrs" (default $k.fallbackCidrs $cidrs) "ports" $ports) -}}
+{{- end -}}
+
 {{/* Scheduling fields (nodeSelector, tolerations, affinity) of a values block. */}}
 {{- define "prodcat.scheduling" -}}
 {{- with .nodeSelector }}
@@ -174,6 +217,18 @@ affinity:
 {{- define "prodcat.authSecretName" -}}
 {{- $auth := index .ctx.Values.auth .role -}}
 {{- default (include "prodcat.componentName" (dict "ctx" .ctx "suffix" (printf "auth-%s" .role))) $auth.existingSecret -}}
+{{- end -}}
+
+{{/* An nginx size ("8m", "512k", "1g", bytes without a unit) as a Kubernetes quantity ("8Mi"). */}}
+{{- define "prodcat.nginxSize" -}}
+{{- $size := lower (toString .) -}}
+{{- $units := dict "k" "Ki" "m" "Mi" "g" "Gi" -}}
+{{- $unit := substr (int (sub (len $size) 1)) (len $size) $size -}}
+{{- if hasKey $units $unit -}}
+{{- printf "%s%s" (trimSuffix $unit $size) (get $units $unit) -}}
+{{- else -}}
+{{- $size -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Annotations of an ingress-nginx Ingress. Takes (dict "ctx" $ "role" "users" "bodySize" "8m"). */}}
@@ -295,6 +350,7 @@ spec:
             {{- toYaml $job.args | nindent 12 }}
           env:
             {{- include "prodcat.commonEnv" $ctx | nindent 12 }}
+            {{- include "prodcat.cpusEnv" $job.resources | nindent 12 }}
             {{- if eq $stage "train" }}
             - name: TRAIN_PREPARED_DIR
               value: /data/prepared

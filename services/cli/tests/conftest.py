@@ -34,6 +34,13 @@ def register(app: typer.Typer) -> None:
         """Succeeds."""
         typer.echo("throwaway done")
 
+    @stage.command()
+    def cpus() -> None:
+        """Prints the CPUs the stages plan their threads for."""
+        from prodcat_core.cpus import available_cpus
+
+        typer.echo(f"cpus {available_cpus()}")
+
     @stage.command("exit")
     def exit_(code: int) -> None:
         """Ends with typer.Exit(code), as a stage that reports a verdict by its exit code."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from prodcat_cli.main import build_app, main, run
+from prodcat_core.cpus import available_cpus, declare_cpus
 from prodcat_core.errors import (
     ConflictError,
     InvalidInputError,
@@ -49,6 +51,30 @@ def test_a_stage_installed_through_an_entry_point_is_registered(
     captured = capsys.readouterr()
     assert captured.out.strip().endswith("throwaway done")
     assert captured.err == ""
+
+
+@pytest.fixture
+def undeclared_cpus() -> Iterator[None]:
+    yield
+    declare_cpus(None)  # `main` declares for the whole process, as the entrypoint does
+
+
+def test_the_pods_cpus_from_the_environment_plan_every_stage(
+    throwaway_stage: str,
+    undeclared_cpus: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The chart sets PRODCAT_CPUS from the pod's CPU limit or request: a 1-CPU pod on a bigger
+    node plans for 1 CPU, whatever the node's cores."""
+    monkeypatch.setenv("PRODCAT_CPUS", "1")
+    assert main([throwaway_stage, "cpus"]) == 0
+    assert capsys.readouterr().out.strip() == "cpus 1"
+    monkeypatch.delenv("PRODCAT_CPUS")
+    assert main([throwaway_stage, "cpus"]) == 0
+    assert capsys.readouterr().out.strip() == f"cpus {available_cpus()}"
+    monkeypatch.setenv("PRODCAT_CPUS", "0")
+    assert main([throwaway_stage, "cpus"]) == 1  # a broken value is not silently ignored
 
 
 def test_build_app_returns_a_fresh_app_each_time() -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from prodcat_core.cpus import InferencePlan, available_cpus, cgroup_cpu_limit, inference_plan
+from prodcat_core.cpus import (
+    InferencePlan,
+    available_cpus,
+    cgroup_cpu_limit,
+    declare_cpus,
+    declared_cpus,
+    inference_plan,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +34,25 @@ def test_cgroup_v1_quota_and_the_v2_file_first(tmp_path: Path) -> None:
     assert cgroup_cpu_limit(tmp_path / "absent") is None
     (tmp_path / "cpu.max").write_text("800000 100000\n")
     assert available_cpus(tmp_path) == min(len(os.sched_getaffinity(0)), 8)
+
+
+def test_declared_cpus_win_over_the_cgroup_and_stay_within_the_affinity(tmp_path: Path) -> None:
+    """A pod with a CPU request and no limit has no cgroup limit: the request, declared by the
+    entrypoint, is what the plan uses; a declared count is never more than the affinity mask."""
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    cores = len(os.sched_getaffinity(0))
+    assert available_cpus(tmp_path) == cores
+    assert available_cpus(tmp_path, declared=1) == 1
+    assert available_cpus(tmp_path, declared=cores + 64) == cores
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert available_cpus(tmp_path, declared=1) == 1
+    try:
+        declare_cpus(1)
+        assert declared_cpus() == 1
+        assert available_cpus(tmp_path / "absent") == 1
+    finally:
+        declare_cpus(None)
+    assert available_cpus(tmp_path / "absent") == cores
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,7 @@ def _bad_import(root: Path, x: str, y: str) -> list[Run]:
 
 
 def _pipeline(root: Path) -> list[Run]:
-    """generate -> import -> preprocess -> preprocess again."""
+    """generate -> import -> preprocess -> preprocess again -> preprocess row by row."""
     raw = root / "raw"
     x_path, y_path = str(raw / X_FILENAME), str(raw / Y_FILENAME)
     steps = [
@@ -89,6 +89,7 @@ def _pipeline(root: Path) -> list[Run]:
         ("data", "import", "--x", x_path, "--y", y_path),
         ("data", "preprocess", "--seed", "3"),
         ("data", "preprocess", "--seed", "3"),
+        ("data", "preprocess", "--seed", "3", "--group-by", "row"),
     ]
     runs: list[Run] = []
     for step in steps:
@@ -139,11 +140,20 @@ def test_generate_then_import_is_synthetic(runs: dict[str, tuple[Path, list[Run]
 
 def test_preprocess_twice(runs: dict[str, tuple[Path, list[Run]]]) -> None:
     root, steps = runs["pipeline"]
-    assert len(steps) == 4, steps[-1].stderr
-    first, second = steps[2], steps[3]
+    assert len(steps) == 5, steps[-1].stderr
+    first, second, by_row = steps[2], steps[3], steps[4]
     assert first.returncode == 0, first.stderr
-    (prepared_id,) = prepared_store(root / "prepared").ids()
-    assert re.search(rf"prepared {prepared_id} from ds-[0-9a-f]{{12}}: train \d+", first.stdout)
+    found = re.search(r"prepared (pp-[0-9a-f]{12}) from ds-[0-9a-f]{12}: train \d+", first.stdout)
+    assert found, first.stdout
+    prepared_id = found[1]
+    assert re.search(r"\d+ groups, \d+ rows kept with their group", first.stdout), first.stdout
     assert "nothing to do" not in first.stdout
     assert second.returncode == 0, second.stderr
     assert f"is already prepared as {prepared_id}: nothing to do" in second.stdout
+    # The old random split is another version; its manifest says how it was split.
+    assert by_row.returncode == 0, by_row.stderr
+    store = prepared_store(root / "prepared")
+    (row_id,) = set(store.ids()) - {prepared_id}
+    assert store.manifest(prepared_id)["split"]["group_by"] == "designation"
+    assert store.manifest(row_id)["split"]["group_by"] == "row"
+    assert store.manifest(row_id)["rows_kept_together"] == 0

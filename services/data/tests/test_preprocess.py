@@ -29,7 +29,9 @@ from prodcat_core.text import FIELD_SEPARATOR, TEXT_FN_VERSION
 from prodcat_data.config import DataSettings
 from prodcat_data.importer import import_dataset
 from prodcat_data.preprocess import (
+    PreprocessResult,
     deduplicate,
+    designation_key,
     prepared_id_for,
     preprocess_dataset,
     stratified_split,
@@ -88,6 +90,12 @@ def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str
 
 def _settings_on(synthetic: tuple[Path, str], prepared: Path) -> DataSettings:
     return DataSettings(datasets_dir=synthetic[0], prepared_dir=prepared)
+
+
+def _prepare_synthetic(
+    synthetic: tuple[Path, str], prepared: Path, params: SplitParams
+) -> PreprocessResult:
+    return preprocess_dataset(synthetic[1], params, _settings_on(synthetic, prepared))
 
 
 def _split_frames(path: Path) -> dict[str, pd.DataFrame]:
@@ -181,9 +189,10 @@ def test_splits_are_disjoint_and_cover_the_kept_rows(
         )
 
 
-def test_splits_are_stratified(synthetic_store: tuple[Path, str], tmp_path: Path) -> None:
-    settings = _settings_on(synthetic_store, tmp_path / "prepared")
-    result = preprocess_dataset(synthetic_store[1], SplitParams(), settings)
+def test_row_splits_are_stratified_exactly(
+    synthetic_store: tuple[Path, str], tmp_path: Path
+) -> None:
+    result = _prepare_synthetic(synthetic_store, tmp_path, SplitParams(group_by="row"))
     per_split = result.manifest.split_class_counts
     total = sum(result.manifest.split_counts.values())
     classes = set().union(*(set(c) for c in per_split.values()))
@@ -197,6 +206,81 @@ def test_splits_are_stratified(synthetic_store: tuple[Path, str], tmp_path: Path
             assert abs(got - fraction * n) <= 1, f"class {code}: {got} {split} rows of {n}"
     for split, fraction in FRACTIONS.items():
         assert abs(result.manifest.split_counts[split] / total - fraction) < 0.01
+    assert result.manifest.split_groups == total
+    assert result.manifest.rows_kept_together == 0
+
+
+def _designation_keys(datasets_dir: Path, dataset_id: str) -> dict[int, str]:
+    rows = pd.read_parquet(datasets_dir / dataset_id / "rows.parquet")
+    return dict(zip(rows["id"], (designation_key(d) for d in rows["designation"]), strict=True))
+
+
+def test_near_duplicate_designations_never_straddle_splits(
+    synthetic_store: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The default split keeps each designation group in one split and stays near the fractions,
+    class by class; the random row split (the old behaviour) does put groups across splits."""
+    keys = _designation_keys(*synthetic_store)
+    spread = {}
+    for group_by in ("designation", "row"):
+        params = SplitParams(group_by=group_by)
+        result = _prepare_synthetic(synthetic_store, tmp_path / group_by, params)
+        frames = _split_frames(result.path)
+        split_of = pd.concat(
+            frame.assign(split=name, key=frame["id"].map(keys)) for name, frame in frames.items()
+        )
+        splits_per_key = split_of.groupby("key")["split"].nunique()
+        spread[group_by] = int((splits_per_key > 1).sum())
+        m = result.manifest
+        sizes = split_of["key"].value_counts()
+        if group_by == "designation":
+            assert m.split_groups == len(sizes)
+            assert m.rows_kept_together == int(sizes[sizes > 1].sum()) > 0
+    assert spread["designation"] == 0
+    assert spread["row"] > 0, "the synthetic data has no near-duplicates: the test cannot fail"
+
+
+def test_grouped_splits_keep_the_fractions(
+    synthetic_store: tuple[Path, str], tmp_path: Path
+) -> None:
+    m = _prepare_synthetic(synthetic_store, tmp_path, SplitParams()).manifest
+    total = sum(m.split_counts.values())
+    for split, fraction in FRACTIONS.items():
+        assert abs(m.split_counts[split] / total - fraction) < 0.02, split
+    for code, in_train in m.split_class_counts["train"].items():
+        n = sum(m.split_class_counts[s].get(code, 0) for s in SPLITS)
+        train_share = in_train / n
+        assert 0.6 <= train_share <= 0.9, f"class {code}: {train_share:.2f} of {n} rows in train"
+
+
+def test_groups_split_as_units() -> None:
+    # Class 1: groups of 5, 5, 1 x 10; class 2: one group of 30 (too big for any split but train).
+    labels = np.array([1] * 20 + [2] * 30, dtype=np.int64)
+    groups = np.array([0] * 5 + [1] * 5 + [*range(2, 12)] + [12] * 30, dtype=np.int64)
+    splits = stratified_split(labels, SplitParams(), groups)
+    for g in np.unique(groups):
+        assert len(set(splits[groups == g])) == 1, f"group {g} straddles splits"
+    assert set(splits[labels == 2]) == {"train"}
+    one = splits[labels == 1]
+    assert (one == "holdout").sum() == 1
+    assert (one == "test").sum() == 2
+    assert (one == "val").sum() == 2
+    # A group counts for its most frequent label.
+    mixed = stratified_split(
+        np.array([1, 1, 2] + [2] * 40, dtype=np.int64),
+        SplitParams(),
+        np.array([0, 0, 0, *range(1, 41)], dtype=np.int64),
+    )
+    assert len(set(mixed[:3])) == 1
+
+
+def test_designation_key_folds_what_varies_within_a_listing_template() -> None:
+    assert designation_key("Bâche à BULLES 400 microns - piscine 8m x 4m") == designation_key(
+        "bache a bulle 180 microns piscine"
+    )
+    assert designation_key("<b>Chaise&nbsp;en bois</b>") == "chaise en boi"
+    assert designation_key("Lampe de chevet") != designation_key("Lampe de bureau")
+    assert designation_key(None) == designation_key("&nbsp;") == ""
 
 
 def test_small_classes_go_to_train() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from tokenizers import trainers as tok_trainers
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
@@ -440,6 +441,61 @@ def test_an_unknown_hub_id_offline_is_bad_input(workspace: Workspace) -> None:
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: base_model 'prodcat-tests/no-such-model': cannot load it")
     assert not (workspace.models / ".runs" / "offline").exists()  # nothing left to resume
+
+
+def _hub_cache(root: Path, repo: str, folder: Path, commit: str) -> Path:
+    """A Hugging Face cache (HF_HOME) holding `folder` as commit `commit` of hub model `repo`,
+    laid out as huggingface_hub downloads it: what HF_HUB_OFFLINE=1 loads instead of the hub."""
+    entry = root / "hub" / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(folder, entry / "snapshots" / commit)
+    (entry / "refs").mkdir()
+    (entry / "refs" / "main").write_text(commit, encoding="ascii")
+    return root
+
+
+def test_a_hub_base_model_is_loaded_at_its_pinned_revision_and_records_it(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = "prodcat-tests/tiny-bert"
+    env = workspace.env | {"HF_HOME": str(_hub_cache(tmp_path, repo, workspace.base_model, commit))}
+    quick = ["--set", "epochs=1", "--set", "max_steps=2", "--set", "checkpoint_every=0",
+             "--set", "max_length=64", "--set", "num_threads=1"]  # fmt: skip
+
+    def train(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PRODCAT), "train", "--family", "transformer", "--set", f"base_model={repo}",
+             *quick, *extra],
+            env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+
+    done = train("--set", f"base_model_revision={commit}", "--run-key", "pinned")
+    assert done.returncode == 0, done.stderr
+    model_id = (workspace.models / "refs" / "latest").read_text(encoding="utf-8").strip()
+    params = load_model(workspace.models / model_id, intra_op_threads=1).metadata.params
+    assert (params["base_model"], params["base_model_revision"]) == (repo, commit)
+
+    # Unpinned: a warning says so, and the commit that was loaded is still recorded.
+    done = train("--run-key", "unpinned")
+    assert done.returncode == 0, done.stderr
+    assert "is not pinned" in done.stdout + done.stderr
+    model_id = (workspace.models / "refs" / "latest").read_text(encoding="utf-8").strip()
+    params = load_model(workspace.models / model_id, intra_op_threads=1).metadata.params
+    assert params["base_model_revision"] == commit
+
+    # A commit the hub (here: the cache) does not have is bad input, before any training.
+    done = train("--set", f"base_model_revision={'f' * 40}", "--run-key", "absent")
+    assert done.returncode == 2, done.stderr
+    assert "cannot load it" in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_revision_pins_only_a_hub_model_and_only_to_a_commit(workspace: Workspace) -> None:
+    with pytest.raises(InvalidInputError, match="is a local folder"):
+        resolve_base_model(None, "0" * 40)
+    with pytest.raises(InvalidInputError, match="is a local folder"):
+        resolve_base_model(str(workspace.base_model), "0" * 40)
+    with pytest.raises(ValidationError, match="base_model_revision"):
+        TransformerParams(base_model="prodcat-tests/tiny-bert", base_model_revision="main")
 
 
 def test_bad_parameters_are_named(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ Takes (dict "ctx" $ "name" "kserve-container"). */}}
       protocol: TCP
   env:
     {{- include "prodcat.commonEnv" $ctx | nindent 4 }}
+    {{- include "prodcat.cpusEnv" $p.resources | nindent 4 }}
     - name: PREDICT_HOST
       value: 0.0.0.0
     - name: PREDICT_HTTP_PORT

@@ -12,6 +12,7 @@ import click
 import typer
 
 from prodcat_cli.config import CliSettings
+from prodcat_core.cpus import declare_cpus
 from prodcat_core.errors import ProdcatError
 from prodcat_core.logging import LogFormat, configure_logging
 
@@ -51,6 +52,7 @@ def build_app() -> typer.Typer:
             raise typer.BadParameter("must be text or json", param_hint="--log-format")
         chosen: LogFormat = "json" if fmt == "json" else "text"
         configure_logging(log_level or settings.log_level, chosen)
+        declare_cpus(settings.cpus)
 
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         register = ep.load()

@@ -1,9 +1,11 @@
 """How many CPUs a process may use, and how a model spends them (its inference plan).
 
 A pod limited to 2 CPUs on a 64-core node still sees 64 cores in `os.cpu_count()`; native thread
-pools sized from that fight over 2 CPUs. The limit is read from cgroup v2 `cpu.max` (or v1's
-quota/period) and the CPU affinity mask. The predictor, the evaluate stage and bulk scoring all
-plan their model calls from it, so a model runs the same way in each."""
+pools sized from that fight over 2 CPUs. The CPUs are, first, what the entrypoint declares (the
+chart passes the pod's CPU limit, or its request when it has no limit, through a
+`resourceFieldRef`: a pod with only a request has no cgroup limit to read), then the cgroup v2
+`cpu.max` (or v1's quota/period), capped by the CPU affinity mask. The predictor, the evaluate
+stage and bulk scoring all plan their model calls from it, so a model runs the same way in each."""
 
 from __future__ import annotations
 
@@ -35,13 +37,33 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
     return quota / period if quota > 0 and period > 0 else None
 
 
-def available_cpus(root: Path = CGROUP_ROOT) -> int:
-    """Whole CPUs this process may use: the affinity mask, capped by the cgroup limit."""
+@dataclass
+class _Declared:
+    cpus: int | None = None
+
+
+# Set once per process by the entrypoint (like logging), from its settings; read by every plan.
+_DECLARED = _Declared()
+
+
+def declare_cpus(cpus: int | None) -> None:
+    """The CPUs this process was given (the pod's CPU limit or request); None: not declared."""
+    _DECLARED.cpus = cpus
+
+
+def declared_cpus() -> int | None:
+    return _DECLARED.cpus
+
+
+def available_cpus(root: Path = CGROUP_ROOT, declared: int | None = None) -> int:
+    """Whole CPUs this process may use: the declared CPUs (argument, else `declare_cpus`), else
+    the cgroup limit, capped by the affinity mask."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    limit = cgroup_cpu_limit(root)
+    declared = declared or _DECLARED.cpus
+    limit = float(declared) if declared else cgroup_cpu_limit(root)
     if limit is not None:
         cpus = min(cpus, max(1, math.ceil(limit)))
     return max(cpus, 1)

@@ -88,11 +88,21 @@ class DatasetManifest(BaseModel):
     )
 
 
+# What the split keeps together: rows whose normalised designations are equal (listings of one
+# product line under other codes, near-duplicates) go to the same split, or each row on its own.
+SplitGrouping = Literal["designation", "row"]
+
+
 class SplitParams(BaseModel):
     val: float = Field(0.1, gt=0, lt=0.5)
     test: float = Field(0.1, gt=0, lt=0.5)
     holdout: float = Field(0.05, gt=0, lt=0.5)
     seed: int = 42
+    group_by: SplitGrouping = Field(
+        "designation",
+        description="designation: rows with the same normalised designation never straddle "
+        "splits (honest test scores on near-duplicate listings); row: every row on its own",
+    )
 
 
 class PreparedManifest(BaseModel):
@@ -109,6 +119,11 @@ class PreparedManifest(BaseModel):
     conflicting_duplicates_dropped: int
     split_counts: dict[str, int]
     split_class_counts: dict[str, dict[int, int]]
+    # Absent from versions made before grouped splits.
+    split_groups: int | None = Field(None, description="groups the split assigned as units")
+    rows_kept_together: int | None = Field(
+        None, description="rows in groups of two or more, each group in a single split"
+    )
 
 
 class PreparedData:

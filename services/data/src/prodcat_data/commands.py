@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import json
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from prodcat_data.config import DataSettings
+
+
+class Grouping(StrEnum):
+    """`SplitParams.group_by` as CLI choices."""
+
+    designation = "designation"
+    row = "row"
+
 
 data_app = typer.Typer(
     help="Data stages: generate synthetic listings, import the challenge's files, preprocess.",
@@ -117,12 +126,19 @@ def preprocess(
         float, typer.Option(help="Held-out fraction (never used for tuning).")
     ] = 0.05,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 42,
+    group_by: Annotated[
+        Grouping,
+        typer.Option(
+            help="designation: listings with the same normalised designation stay in one split "
+            "(honest test scores); row: every row split on its own (the old random split)."
+        ),
+    ] = Grouping.designation,
 ) -> None:
     """Clean the text, drop duplicates and split into train/val/test/holdout."""
     from prodcat_core.datasets import SplitParams
     from prodcat_data.preprocess import preprocess_dataset
 
-    params = SplitParams(val=val, test=test, holdout=holdout, seed=seed)
+    params = SplitParams(val=val, test=test, holdout=holdout, seed=seed, group_by=group_by.value)
     result = preprocess_dataset(dataset, params, DataSettings())
     m = result.manifest
     if result.created:
@@ -130,7 +146,8 @@ def preprocess(
         typer.echo(
             f"prepared {result.prepared_id} from {m.dataset_id}: {counts}; dropped "
             f"{m.duplicates_dropped} duplicates, {m.conflicting_duplicates_dropped} conflicting, "
-            f"{m.empty_text_dropped} empty -> {result.path}"
+            f"{m.empty_text_dropped} empty; {m.split_groups:,} groups, {m.rows_kept_together:,} "
+            f"rows kept with their group -> {result.path}"
         )
     else:
         typer.echo(f"{m.dataset_id} is already prepared as {result.prepared_id}: nothing to do")

@@ -45,6 +45,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from prodcat_core.artifact import ArtifactMetadata, write_artifact
+from prodcat_core.cpus import available_cpus
 from prodcat_core.datasets import PreparedData, prepared_store
 from prodcat_core.errors import InvalidInputError
 from prodcat_core.labels import LabelCodec
@@ -102,6 +103,12 @@ class TransformerParams(BaseModel):
     base_model: str | None = Field(
         None, description="local folder or Hugging Face hub id; default: the packaged MiniLM"
     )
+    base_model_revision: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{40}$",
+        description="hub models: the commit to load (40 hex), so a run can be repeated; the "
+        "commit loaded is recorded in the artifact either way",
+    )
     max_length: int = Field(128, ge=8, le=8192, description="tokens per text, special included")
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(64, ge=1)
@@ -117,7 +124,9 @@ class TransformerParams(BaseModel):
         "auto", description="auto: bf16 (else fp16) on a GPU, off on CPU"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's)")
+    num_threads: int | None = Field(
+        None, ge=1, description="torch CPU threads (default: the CPUs available)"
+    )
     seed: int = 42
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     checkpoint_every: int = Field(
@@ -139,6 +148,7 @@ class BaseModelRef:
     source: str  # what from_pretrained reads: a folder or a hub id
     local: bool
     sha256: str | None = None  # pinned weights (the packaged model)
+    revision: str | None = None  # pinned hub commit
 
 
 def packaged_model_dir() -> Path:
@@ -170,9 +180,15 @@ def verify_packaged_model(folder: Path) -> str:
     return digest
 
 
-def resolve_base_model(name: str | None) -> BaseModelRef:
-    """Where the base model comes from; the packaged one is verified against its pinned hash."""
+def resolve_base_model(name: str | None, revision: str | None = None) -> BaseModelRef:
+    """Where the base model comes from; the packaged one is verified against its pinned hash, a
+    hub model is loaded at its pinned commit (`revision`)."""
     packaged = packaged_model_dir()
+    if revision is not None and (name is None or Path(name).expanduser().exists()):
+        raise InvalidInputError(
+            f"base_model_revision {revision}: pins a Hugging Face hub model, but base_model "
+            f"{name or PACKAGED_MODEL!r} is a local folder (its files are what is loaded)"
+        )
     if name is None:
         return BaseModelRef(PACKAGED_MODEL, str(packaged), True, verify_packaged_model(packaged))
     path = Path(name).expanduser()
@@ -189,7 +205,36 @@ def resolve_base_model(name: str | None) -> BaseModelRef:
         raise InvalidInputError(
             f"base_model {name!r}: no such folder, and not a Hugging Face model id"
         )
-    return BaseModelRef(name, name, False)
+    commit = _hub_commit(name, revision)
+    if revision is None:
+        logger.warning(
+            "base_model %s is not pinned: its current commit %s is loaded and recorded as "
+            "base_model_revision; pin it with --set base_model_revision=%s",
+            name,
+            commit,
+            commit,
+        )
+    return BaseModelRef(name, name, False, revision=commit)
+
+
+def _hub_commit(name: str, revision: str | None) -> str:
+    """The commit of hub model `name` at `revision` (default: its main branch), found through
+    its config.json (downloaded, or from the cache offline): the model is then loaded at that
+    commit, so the revision recorded is the one trained on."""
+    from transformers.utils.hub import cached_file, extract_commit_hash
+
+    try:
+        with _quiet_transformers():
+            config = cached_file(name, "config.json", revision=revision)
+    except (OSError, ValueError) as e:
+        raise InvalidInputError(
+            f"base_model {name!r}: cannot load it from Hugging Face (offline, or an unknown id "
+            f"or revision?): {_first_line(e)}"
+        ) from e
+    commit = extract_commit_hash(config, None)
+    if commit is None:  # pragma: no cover - a hub file always lives under snapshots/<commit>/
+        raise InvalidInputError(f"base_model {name!r}: no commit found for {config}")
+    return commit
 
 
 @contextlib.contextmanager
@@ -217,6 +262,8 @@ def load_base_model(
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, list[InputName]]:
     """The tokenizer, the encoder with a fresh classification head, and the graph's inputs."""
     kwargs: dict[str, Any] = {"local_files_only": True} if ref.local else {}
+    if ref.revision:
+        kwargs["revision"] = ref.revision
     labels = {i: str(code) for i, code in enumerate(codec.codes)}
     try:
         with _quiet_transformers():
@@ -696,7 +743,7 @@ def train_transformer(
     params = validate_params(TransformerParams, "transformer", overrides)
     data = PreparedData(prepared_store(settings.prepared_dir), prepared_ref)
     check_tracking_server(settings.tracking_uri)  # fail before the work, not after it
-    base = resolve_base_model(params.base_model)
+    base = resolve_base_model(params.base_model, params.base_model_revision)
     run_key = settings.run_key or f"run-{uuid.uuid4().hex[:12]}"
     run_state = RunState(settings.run_state_root(), run_key)
     run_print = fingerprint(
@@ -786,8 +833,8 @@ def _fit_and_write(
     train: tuple[list[str], npt.NDArray[np.int64]],
     val: tuple[list[str], npt.NDArray[np.int64]],
 ) -> tuple[ArtifactMetadata, Scores, list[dict[str, float]]]:
-    if params.num_threads:
-        torch.set_num_threads(params.num_threads)
+    # torch's default is the node's physical cores, not the pod's CPUs.
+    torch.set_num_threads(params.num_threads or available_cpus())
     seed_everything(params.seed)
     tokenizer, model, input_names = load_base_model(base, data.codec, params)
     tokenizer.save_pretrained(str(run_state.tokenizer_dir))
@@ -859,7 +906,11 @@ def _fit_and_write(
         synthetic=data.manifest.synthetic,
         git_commit=git_commit(settings),
         params=params.model_dump(mode="json")
-        | {"base_model": base.name, "base_model_sha256": base.sha256},
+        | {
+            "base_model": base.name,
+            "base_model_sha256": base.sha256,
+            "base_model_revision": base.revision,
+        },
         metrics=metrics,
     )
     store = model_store(settings.models_dir)

@@ -11,8 +11,8 @@ resources, volumes, securityContext, service account, backoffLimit, activeDeadli
 ttlSecondsAfterFinished are the chart's, so a Job started here and one rendered by the chart are
 the same object.
 
-RBAC the API's service account needs: jobs (batch) create/get/list/watch/delete; pods get/list;
-pods/log get."""
+RBAC the API's service account needs: jobs (batch) create/get/delete; pods list; pods/log get.
+The chart's Role grants exactly the verbs of the client calls below; a chart test compares them."""
 
 from __future__ import annotations
 
