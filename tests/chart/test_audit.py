@@ -142,7 +142,7 @@ def test_every_container_has_cpu_and_memory_limits_and_plans_threads_from_them(
 def test_cpus_come_from_the_limit_else_the_request(
     resources: dict[str, Any], field: str | None
 ) -> None:
-    stages = ("api", "predictor", "jobs.train", "jobs.evaluate")
+    stages = ("api", "predictor", "jobs.train", "jobs.evaluate", "jobs.batch")
     objs = render(
         [], {**scenarios.PASSWORD_VALUES, **{f"{k}.resources": resources for k in stages}}
     )
