@@ -219,3 +219,55 @@ def test_an_alias_is_pinned_to_its_version_once(scorer: Model, tmp_path: Path) -
     assert "batch complete" in done.stdout
     assert json.loads((out / MANIFEST).read_text())["model_version"] == "1"
     assert set(_parts(out, 2)["model_version"]) == {"1"}
+
+
+@pytest.mark.parametrize("mode", ["shard processes", "--all-shards"])
+def test_sharded_batch_logs_one_record_per_scored_row(
+    scorer: Model, tmp_path: Path, mode: str
+) -> None:
+    """3 shards with --inference-log, as three `--shard-index` processes or as one command
+    with --all-shards: one record per scored row (source batch, the part's listing id, real
+    top-k); a shard started again once its part is there logs nothing."""
+    from prodcat_core.inference_log import read_inference_log
+
+    src, out, log = tmp_path / "listings", tmp_path / "out", tmp_path / "log"
+    _listings(src, rows=900)
+    log_option = ("--inference-log", str(log))
+    if mode == "--all-shards":
+        done = subprocess.run(
+            [
+                PRODCAT, "predict", "batch", "--input", str(src), "--output", str(out),
+                "--model", str(scorer.artifact), "--shard-count", "3", "--all-shards", *log_option,
+            ],
+            env=scorer.env, cwd=scorer.root, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("inference log: 300 records") == 3
+    else:
+        procs = [_start(scorer, src, out, i, 3, *log_option) for i in range(3)]
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=300)
+            assert proc.returncode == 0, stderr
+            assert "inference log: 300 records" in stdout
+    result = _parts(out, 3)
+    rows = read_inference_log(str(log)).to_pylist()
+    assert len(rows) == len(result) == 900
+    assert {r["source"] for r in rows} == {"batch"}
+    assert {r["model_id"] for r in rows} == {scorer.artifact.name}
+    by_id = {r["listing_id"]: r for r in rows}
+    assert set(by_id) == set(result["listing_id"])  # each scored row once, named in its part
+    for listing_id, code, top in zip(
+        result["listing_id"], result["prdtypecode"], result["top_k_prdtypecodes"], strict=True
+    ):
+        record = by_id[listing_id]
+        assert record["prdtypecode"] == code
+        assert record["topk_codes"] == list(top)  # the predictor's top_k (3), not just the best
+        assert record["text"]
+        probs = record["topk_probs"]
+        assert len(probs) == 3
+        assert probs == sorted(probs, reverse=True)
+    assert len({r["request_id"] for r in rows}) == 3  # one per shard process
+
+    stdout, stderr = _start(scorer, src, out, 1, 3, *log_option).communicate(timeout=300)
+    assert "complete already" in stdout, stderr
+    assert read_inference_log(str(log)).num_rows == 900

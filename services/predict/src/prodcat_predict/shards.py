@@ -11,6 +11,7 @@ bad input (no rows, a missing column, a file that is not CSV/Parquet) leaves no 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,11 +29,11 @@ import pyarrow.parquet as pq
 
 from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.model import LoadedModel
+from prodcat_predict.batch_log import BatchLog, BatchLogTarget
 from prodcat_predict.batch_predict import (
     FORMATS,
     ID_COLUMN,
     TEXT_COLUMNS,
-    ChunkSink,
     check_columns,
     predict_frame,
     read_table,
@@ -260,20 +261,25 @@ class ShardOutcome:
     empty: int = 0
     truncated: int = 0
     finished: bool = False  # this shard wrote _SUCCESS
+    logged: int = 0  # inference log records written
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How every shard scores (picklable: the processes of run_all_shards get it)."""
+
+    max_chars: int
+    chunk_rows: int
+    top_k: int
+    log: BatchLogTarget | None = None  # also append the answers to this inference log
 
 
 def run_shard(
-    plan: ShardPlan,
-    index: int,
-    output: Path,
-    loaded: LoadedModel,
-    *,
-    max_chars: int,
-    chunk_rows: int,
-    top_k: int,
-    sink: ChunkSink | None = None,
+    plan: ShardPlan, index: int, output: Path, loaded: LoadedModel, scoring: Scoring
 ) -> ShardOutcome:
-    """Scores shard `index` unless its part is there already, then tries to finish the batch."""
+    """Scores shard `index` unless its part is there already, then tries to finish the batch.
+    With a log, a scored shard's answers go to the inference log before its part is written (a
+    shard redone after a crash logs its rows again; a skipped one logs nothing)."""
     check_shard(index, plan.count)
     start, stop = plan.rows_of(index)
     if check_output(plan, output):
@@ -288,54 +294,44 @@ def run_shard(
     else:
         logger.info("shard %d/%d: scoring rows %d to %d", index, plan.count, start, stop - 1)
         frame = read_rows(plan, start, stop)
+        sink = None if scoring.log is None else BatchLog(scoring.log, loaded)
         out, summary = predict_frame(
-            frame, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k, sink=sink
+            frame,
+            loaded,
+            max_chars=scoring.max_chars,
+            chunk_rows=scoring.chunk_rows,
+            top_k=scoring.top_k,
+            sink=sink,
         )
+        logged = 0 if sink is None else sink.close()
         out["model_id"] = plan.model_id
         out["model_version"] = pd.array([plan.model_version] * len(out), dtype="string")
         write_part(out, plan, output, index)
-        outcome = ShardOutcome(index, "written", len(out), summary.empty, summary.truncated)
-    finished = finish(plan, output)
-    return ShardOutcome(
-        outcome.index, outcome.state, outcome.rows, outcome.empty, outcome.truncated, finished
-    )
+        outcome = ShardOutcome(
+            index, "written", len(out), summary.empty, summary.truncated, logged=logged
+        )
+    return dataclasses.replace(outcome, finished=finish(plan, output))
 
 
 def _score_shard(
-    plan: ShardPlan,
-    index: int,
-    output: Path,
-    artifact: Path,
-    max_chars: int,
-    chunk_rows: int,
-    top_k: int,
+    plan: ShardPlan, index: int, output: Path, artifact: Path, scoring: Scoring
 ) -> ShardOutcome:
     """One shard in a process of its own (run_all_shards): loads the model, scores the shard."""
     from prodcat_core.model import load_model
 
     loaded = load_model(artifact, intra_op_threads=1)
-    return run_shard(
-        plan, index, output, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k
-    )
+    return run_shard(plan, index, output, loaded, scoring)
 
 
 def run_all_shards(
-    plan: ShardPlan,
-    output: Path,
-    artifact: Path,
-    *,
-    processes: int,
-    max_chars: int,
-    chunk_rows: int,
-    top_k: int,
+    plan: ShardPlan, output: Path, artifact: Path, scoring: Scoring, *, processes: int
 ) -> list[ShardOutcome]:
     """Every shard of the plan on this machine, `processes` at a time (what an Indexed Job does
     with pods): the local runner's way to run a batch."""
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
     with ProcessPoolExecutor(max_workers=max(1, processes), mp_context=context) as pool:
         futures = [
-            pool.submit(_score_shard, plan, i, output, artifact, max_chars, chunk_rows, top_k)
-            for i in range(plan.count)
+            pool.submit(_score_shard, plan, i, output, artifact, scoring) for i in range(plan.count)
         ]
         return [f.result() for f in futures]
 
@@ -348,7 +344,8 @@ def describe_shard(shard: ShardOutcome, plan: ShardPlan, output: Path) -> str:
         return f"{head}: the batch is complete already -> {output}"
     if shard.state == "skipped":
         return f"{head}: {where.name} exists for this batch, skipped"
+    logged = f"; inference log: {shard.logged:,} records" if shard.logged else ""
     return (
         f"{head}: predicted {shard.rows:,} listings with {plan.model_id} "
-        f"({shard.empty} without text, {shard.truncated} truncated) -> {where}"
+        f"({shard.empty} without text, {shard.truncated} truncated) -> {where}{logged}"
     )
