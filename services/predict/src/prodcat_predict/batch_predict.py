@@ -22,6 +22,7 @@ from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.inference_log import new_listing_id
 from prodcat_core.model import LoadedModel
 from prodcat_core.progress import ProgressLog
+from prodcat_predict.batch_inputs import Location, kind_of
 from prodcat_predict.pipeline import FloatArray, Listing, predictions, prepare_one
 
 logger = logging.getLogger(__name__)
@@ -67,25 +68,27 @@ def _format_of(path: Path, what: str) -> str:
     return suffix
 
 
-def read_listings(path: Path) -> pd.DataFrame:
+def read_listings(location: Location) -> pd.DataFrame:
     """The input's rows; `designation` is required, `description` optional, other columns kept."""
-    _format_of(path, "--input")
-    if not path.is_file():
-        raise NotFoundError(f"--input {path}: no such file")
-    frame = read_table(path)
-    check_columns(list(frame.columns), f"--input {path}")
+    if location.suffix not in FORMATS:
+        raise InvalidInputError(f"--input {location}: expected a .csv or .parquet file")
+    if kind_of(location) != "file":
+        raise NotFoundError(f"--input {location}: no such file")
+    frame = read_table(location)
+    check_columns(list(frame.columns), f"--input {location}")
     return with_listing_ids(frame)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """One CSV or Parquet file of listings, the text columns as strings."""
-    suffix = path.suffix.lower()
+def read_table(location: Location) -> pd.DataFrame:
+    """One CSV or Parquet file of listings (local or s3://), the text columns as strings."""
+    suffix = location.suffix
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype={"designation": "string", "description": "string"})
-        return pd.read_parquet(path)
+            with location.fs.open_input_stream(location.path) as stream:
+                return pd.read_csv(stream, dtype={"designation": "string", "description": "string"})
+        return pd.read_parquet(location.path, filesystem=location.fs)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise InvalidInputError(f"--input {path}: unreadable {suffix[1:]} file: {e}") from e
+        raise InvalidInputError(f"--input {location}: unreadable {suffix[1:]} file: {e}") from e
 
 
 def check_columns(columns: Sequence[object], where: str) -> None:

@@ -19,6 +19,7 @@ from prodcat_predict.config import PredictSettings
 from prodcat_predict.threads import cpus_per_worker
 
 if TYPE_CHECKING:
+    from prodcat_predict.batch_inputs import Location
     from prodcat_predict.batch_log import BatchLog, BatchLogTarget
 
 predict_app = typer.Typer(help="Serve the model and predict product types.", no_args_is_help=True)
@@ -84,11 +85,11 @@ def text(
 @predict_app.command()
 def batch(
     input_: Annotated[
-        Path,
+        str,
         typer.Option(
             "--input",
             help="Listings: a .csv or .parquet file with designation[, description], or a folder "
-            "of them.",
+            "of them; local, or s3://bucket/key (endpoint: PREDICT_S3_ENDPOINT_URL).",
         ),
     ],
     output: Annotated[
@@ -132,26 +133,30 @@ def batch(
     chosen = {"shard_index": shard_index, "shard_count": shard_count}
     settings = _settings(**{k: v for k, v in chosen.items() if v is not None})
     started = time.perf_counter()
+    from prodcat_predict.batch_inputs import locate
+
+    source = locate(input_, settings.s3_endpoint_url)
     if output.suffix.lower() in (".csv", ".parquet"):
-        _batch_to_file(input_, output, model, chunk_rows, settings, inference_log)
+        _batch_to_file(source, output, model, chunk_rows, settings, inference_log)
     else:
         _batch_shard(
-            input_, output, model, chunk_rows, settings, all_shards=all_shards, log=inference_log
+            source, output, model, chunk_rows, settings, all_shards=all_shards, log=inference_log
         )
     typer.echo(f"done in {time.perf_counter() - started:.1f}s")
 
 
 def _batch_to_file(
-    input_: Path,
+    input_: Location,
     output: Path,
     model: str,
     chunk_rows: int,
     settings: PredictSettings,
     inference_log: str | None,
 ) -> None:
+    from prodcat_predict.batch_inputs import kind_of
     from prodcat_predict.batch_predict import predict_frame, read_listings, write_predictions
 
-    if settings.shard_count != 1 or input_.is_dir():
+    if settings.shard_count != 1 or kind_of(input_) == "folder":
         raise InvalidInputError(
             f"--output {output}: shards and folder inputs write to a folder, not to one file"
         )
@@ -187,7 +192,7 @@ def _batch_log(uri: str | None, loaded: LoadedModel, settings: PredictSettings) 
 
 
 def _batch_shard(
-    input_: Path,
+    input_: Location,
     output: Path,
     model: str,
     chunk_rows: int,

@@ -25,10 +25,12 @@ from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from prodcat_core.errors import InvalidInputError, NotFoundError
+from prodcat_core.errors import InvalidInputError
 from prodcat_core.model import LoadedModel
+from prodcat_predict.batch_inputs import Location, folder_files, kind_of, size_of
 from prodcat_predict.batch_log import BatchLog, BatchLogTarget
 from prodcat_predict.batch_predict import (
     FORMATS,
@@ -50,7 +52,7 @@ ROW_COLUMN = "row"  # the listing's position in the whole input (all files, in n
 
 @dataclass(frozen=True)
 class InputFile:
-    path: Path
+    location: Location
     name: str  # relative to the input (what the plan records)
     size: int
     rows: int
@@ -98,38 +100,40 @@ def check_shard(index: int, count: int) -> None:
         )
 
 
-def _read_header(path: Path) -> tuple[list[str], int]:
+def _read_header(location: Location) -> tuple[list[str], int]:
     """A file's columns and row count, without reading a Parquet file's data."""
-    suffix = path.suffix.lower()
+    suffix = location.suffix
     try:
         if suffix == ".parquet":
-            meta = pq.ParquetFile(path).metadata
+            with location.fs.open_input_file(location.path) as f:
+                meta = pq.ParquetFile(f).metadata
             return list(meta.schema.to_arrow_schema().names), int(meta.num_rows)
-        columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        with location.fs.open_input_stream(location.path) as stream:
+            columns = [str(c) for c in pd.read_csv(stream, nrows=0).columns]
         # Rows are counted by parsing (a quoted description may hold newlines), one column kept.
-        rows = len(pd.read_csv(path, usecols=[0], dtype=str, keep_default_na=False))
+        with location.fs.open_input_stream(location.path) as stream:
+            rows = len(pd.read_csv(stream, usecols=[0], dtype=str, keep_default_na=False))
     except pd.errors.EmptyDataError:
         return [], 0
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as e:
-        raise InvalidInputError(f"--input {path}: unreadable {suffix[1:]} file: {e}") from e
+        raise InvalidInputError(f"--input {location}: unreadable {suffix[1:]} file: {e}") from e
     return columns, rows
 
 
-def list_inputs(source: Path) -> tuple[InputFile, ...]:
-    """The input's files (a file, or a folder's files in name order), each checked: CSV or
-    Parquet, readable, with a designation column. No rows at all is an error."""
-    if source.is_dir():
-        paths = sorted(p for p in source.iterdir() if not p.name.startswith((".", "_")))
-        for p in paths:
-            if not p.is_file() or p.suffix.lower() not in FORMATS:
+def list_inputs(source: Location) -> tuple[InputFile, ...]:
+    """The input's files (a file, or a folder's files in name order; local or s3://), each
+    checked: CSV or Parquet, readable, with a designation column. No rows at all is an error."""
+    if kind_of(source) == "folder":
+        paths = []
+        for p, kind in folder_files(source):
+            if kind != pafs.FileType.File or p.suffix not in FORMATS:
                 raise InvalidInputError(
                     f"--input {source}: {p.name} is not a .csv or .parquet file "
                     "(a folder holds only listing files)"
                 )
-    elif source.suffix.lower() not in FORMATS:
+            paths.append(p)
+    elif source.suffix not in FORMATS:
         raise InvalidInputError(f"--input {source}: expected a .csv or .parquet file or a folder")
-    elif not source.is_file():
-        raise NotFoundError(f"--input {source}: no such file or folder")
     else:
         paths = [source]
     files = []
@@ -137,7 +141,7 @@ def list_inputs(source: Path) -> tuple[InputFile, ...]:
         columns, rows = _read_header(path)
         if rows:
             check_columns(columns, f"--input {path}")
-        files.append(InputFile(path, path.name, path.stat().st_size, rows))
+        files.append(InputFile(path, path.name, size_of(path), rows))
     if not any(f.rows for f in files):
         raise InvalidInputError(f"--input {source}: no listings (no file with rows)")
     return tuple(files)
@@ -151,7 +155,7 @@ def read_rows(plan: ShardPlan, start: int, stop: int) -> pd.DataFrame:
     for f in plan.files:
         lo, hi = max(start, offset), min(stop, offset + f.rows)
         if lo < hi:
-            rows = with_listing_ids(read_table(f.path)).iloc[lo - offset : hi - offset]
+            rows = with_listing_ids(read_table(f.location)).iloc[lo - offset : hi - offset]
             ids = rows[ID_COLUMN].tolist() if ID_COLUMN in rows.columns else range(lo, hi)
             frame = pd.DataFrame({ID_COLUMN: ids, ROW_COLUMN: range(lo, hi)})
             for column in TEXT_COLUMNS:
