@@ -149,17 +149,15 @@ def predict_frame(
             if rows:
                 texts = [prepared[i - start].text for i in rows]
                 proba = loaded.classifier.predict_proba(texts)
+                cut = [bool(truncated[i]) for i in rows]
                 if sink is not None:
                     named = [new_listing_id() for _ in rows]
                     for i, listing_id in zip(rows, named, strict=True):
                         listing_ids[i] = listing_id
-                    cut = [bool(truncated[i]) for i in rows]
                     seconds = time.perf_counter() - chunk_started
                     sink(ScoredChunk(named, texts, proba, cut, seconds))
                 for i, answer in zip(
-                    rows,
-                    predictions(proba, loaded.codec, top_k, [bool(truncated[i]) for i in rows]),
-                    strict=True,
+                    rows, predictions(proba, loaded.codec, top_k, cut), strict=True
                 ):
                     codes[i], confidence[i], categories[i] = (
                         answer.prdtypecode,
