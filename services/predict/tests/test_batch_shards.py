@@ -381,3 +381,26 @@ def test_a_missing_s3_input_fails_with_one_line(
     [line] = done.stderr.strip().splitlines()
     assert "s3://listings/nothing-here: no such file or folder" in line
     assert not out.exists()
+
+
+def test_an_s3_uri_may_name_its_endpoint_itself(
+    tmp_path: Path, local_s3: LocalS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`s3://bucket/prefix?endpoint_override=host:port&scheme=http` (the inference log's form)
+    reads the same files as PREDICT_S3_ENDPOINT_URL does; messages name the URI without query."""
+    from prodcat_predict.batch_inputs import locate
+    from prodcat_predict.shards import list_inputs
+
+    for name, value in local_s3.env.items():
+        monkeypatch.setenv(name, value)
+    src = tmp_path / "listings"
+    _listings(src, rows=300)
+    _upload(src, local_s3, "listings/inline")
+    host_port = local_s3.endpoint.removeprefix("http://")
+    inline = list_inputs(locate(f"s3://listings/inline?endpoint_override={host_port}&scheme=http"))
+    by_setting = list_inputs(locate("s3://listings/inline", local_s3.endpoint))
+    assert [(f.name, f.size, f.rows) for f in inline] == [
+        (f.name, f.size, f.rows) for f in by_setting
+    ]
+    assert [f.rows for f in inline] == [75, 75, 150]
+    assert str(inline[0].location) == "s3://listings/inline/a.csv"
