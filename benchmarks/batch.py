@@ -104,9 +104,17 @@ def write_listings(folder: Path, rows: int) -> None:
         x.iloc[start : start + rows // 4].to_csv(folder / f"listings-{i}.csv")
 
 
-def shards_wall(model: Path, src: Path, out: Path, processes: int) -> float:
+def shards_wall(
+    model: Path,
+    src: Path | str,
+    out: Path,
+    processes: int,
+    *extra: str,
+    env_extra: dict[str, str] | None = None,
+) -> float:
+    """Wall time of `processes` shard processes side by side (each with `extra` options)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREDICT_")}
-    env |= {"PREDICT_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env |= {"PREDICT_THREADS": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -124,6 +132,7 @@ def shards_wall(model: Path, src: Path, out: Path, processes: int) -> float:
                 str(i),
                 "--shard-count",
                 str(processes),
+                *extra,
             ],
             env=env,
             stdout=subprocess.PIPE,

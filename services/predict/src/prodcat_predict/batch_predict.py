@@ -8,6 +8,7 @@ empty predictions instead of failing the whole file, and is counted."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from prodcat_core.errors import InvalidInputError, NotFoundError
+from prodcat_core.inference_log import new_listing_id
 from prodcat_core.model import LoadedModel
 from prodcat_core.progress import ProgressLog
+from prodcat_predict.batch_inputs import Location, kind_of
 from prodcat_predict.pipeline import FloatArray, Listing, predictions, prepare_one
 
 logger = logging.getLogger(__name__)
@@ -28,14 +31,27 @@ FORMATS = (".csv", ".parquet")
 TEXT_COLUMNS = ("designation", "description")
 OUTPUT_COLUMNS = ("prdtypecode", "category", "confidence", "truncated")
 ID_COLUMN = "id"
+LISTING_ID_COLUMN = "listing_id"  # with --inference-log: the row's name in the log
 TOP_CODES, TOP_CONFIDENCES = "top_k_prdtypecodes", "top_k_confidences"
 
 
-class ChunkSink(Protocol):
-    """Receives each scored chunk (the inference log's way in for batch traffic): the listings'
-    ids, the texts the model saw and its probabilities, one row per text."""
+@dataclass(frozen=True)
+class ScoredChunk:
+    """One model call of a batch, one row per text: the listing ids given to its rows, the texts
+    the model saw, its probabilities, whether each text was cut, and the chunk's time (text
+    preparation and model call) in seconds."""
 
-    def __call__(self, ids: Sequence[object], texts: Sequence[str], proba: FloatArray) -> None: ...
+    listing_ids: Sequence[str]
+    texts: Sequence[str]
+    proba: FloatArray
+    truncated: Sequence[bool]
+    seconds: float
+
+
+class ChunkSink(Protocol):
+    """Receives each scored chunk (the inference log's way in for batch traffic)."""
+
+    def __call__(self, chunk: ScoredChunk) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -52,25 +68,27 @@ def _format_of(path: Path, what: str) -> str:
     return suffix
 
 
-def read_listings(path: Path) -> pd.DataFrame:
+def read_listings(location: Location) -> pd.DataFrame:
     """The input's rows; `designation` is required, `description` optional, other columns kept."""
-    _format_of(path, "--input")
-    if not path.is_file():
-        raise NotFoundError(f"--input {path}: no such file")
-    frame = read_table(path)
-    check_columns(list(frame.columns), f"--input {path}")
+    if location.suffix not in FORMATS:
+        raise InvalidInputError(f"--input {location}: expected a .csv or .parquet file")
+    if kind_of(location) != "file":
+        raise NotFoundError(f"--input {location}: no such file")
+    frame = read_table(location)
+    check_columns(list(frame.columns), f"--input {location}")
     return with_listing_ids(frame)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """One CSV or Parquet file of listings, the text columns as strings."""
-    suffix = path.suffix.lower()
+def read_table(location: Location) -> pd.DataFrame:
+    """One CSV or Parquet file of listings (local or s3://), the text columns as strings."""
+    suffix = location.suffix
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype={"designation": "string", "description": "string"})
-        return pd.read_parquet(path)
+            with location.fs.open_input_stream(location.path) as stream:
+                return pd.read_csv(stream, dtype={"designation": "string", "description": "string"})
+        return pd.read_parquet(location.path, filesystem=location.fs)
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise InvalidInputError(f"--input {path}: unreadable {suffix[1:]} file: {e}") from e
+        raise InvalidInputError(f"--input {location}: unreadable {suffix[1:]} file: {e}") from e
 
 
 def check_columns(columns: Sequence[object], where: str) -> None:
@@ -105,9 +123,10 @@ def predict_frame(
     sink: ChunkSink | None = None,
 ) -> tuple[pd.DataFrame, BatchSummary]:
     """The input's other columns followed by prdtypecode, category, confidence and truncated
-    (and, with top_k > 1, the top classes and their probabilities as two list columns)."""
+    (and, with top_k > 1, the top classes and their probabilities as two list columns). With a
+    sink, every scored row gets a new `listing_id` (the inference log's name for it)."""
     n = len(frame)
-    ids = frame[ID_COLUMN].tolist() if ID_COLUMN in frame.columns else list(range(n))
+    listing_ids: list[str | None] = [None] * n
     designations = _strings(frame["designation"], n)
     descriptions = _strings(frame["description"] if "description" in frame.columns else None, n)
     codes = np.zeros(n, dtype=np.int64)
@@ -119,6 +138,7 @@ def predict_frame(
     top_confidences: list[list[float]] = [[] for _ in range(n)]
     with ProgressLog("predict", n, unit="listings", logger=logger) as progress:
         for start in range(0, n, chunk_rows):
+            chunk_started = time.perf_counter()
             stop = min(start + chunk_rows, n)
             prepared = [
                 prepare_one(Listing(designations[i], descriptions[i]), max_chars)
@@ -129,12 +149,15 @@ def predict_frame(
             if rows:
                 texts = [prepared[i - start].text for i in rows]
                 proba = loaded.classifier.predict_proba(texts)
+                cut = [bool(truncated[i]) for i in rows]
                 if sink is not None:
-                    sink([ids[i] for i in rows], texts, proba)
+                    named = [new_listing_id() for _ in rows]
+                    for i, listing_id in zip(rows, named, strict=True):
+                        listing_ids[i] = listing_id
+                    seconds = time.perf_counter() - chunk_started
+                    sink(ScoredChunk(named, texts, proba, cut, seconds))
                 for i, answer in zip(
-                    rows,
-                    predictions(proba, loaded.codec, top_k, [bool(truncated[i]) for i in rows]),
-                    strict=True,
+                    rows, predictions(proba, loaded.codec, top_k, cut), strict=True
                 ):
                     codes[i], confidence[i], categories[i] = (
                         answer.prdtypecode,
@@ -154,6 +177,8 @@ def predict_frame(
     if top_k > 1:
         out[TOP_CODES] = top_codes
         out[TOP_CONFIDENCES] = top_confidences
+    if sink is not None:
+        out[LISTING_ID_COLUMN] = pd.array(listing_ids, dtype="string")
     summary = BatchSummary(rows=n, empty=int((~valid).sum()), truncated=int(truncated.sum()))
     if summary.empty:
         logger.warning(

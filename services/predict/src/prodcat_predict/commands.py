@@ -7,7 +7,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,10 @@ from prodcat_core.errors import InvalidInputError, NotFoundError
 from prodcat_core.model import LoadedModel, load_bulk_model, resolve_model_ref
 from prodcat_predict.config import PredictSettings
 from prodcat_predict.threads import cpus_per_worker
+
+if TYPE_CHECKING:
+    from prodcat_predict.batch_inputs import Location
+    from prodcat_predict.batch_log import BatchLog, BatchLogTarget
 
 predict_app = typer.Typer(help="Serve the model and predict product types.", no_args_is_help=True)
 
@@ -81,11 +85,11 @@ def text(
 @predict_app.command()
 def batch(
     input_: Annotated[
-        Path,
+        str,
         typer.Option(
             "--input",
             help="Listings: a .csv or .parquet file with designation[, description], or a folder "
-            "of them.",
+            "of them; local, or s3://bucket/key (endpoint: PREDICT_S3_ENDPOINT_URL).",
         ),
     ],
     output: Annotated[
@@ -129,37 +133,41 @@ def batch(
     chosen = {"shard_index": shard_index, "shard_count": shard_count}
     settings = _settings(**{k: v for k, v in chosen.items() if v is not None})
     started = time.perf_counter()
+    from prodcat_predict.batch_inputs import locate
+
+    source = locate(input_, settings.s3_endpoint_url)
     if output.suffix.lower() in (".csv", ".parquet"):
-        _batch_to_file(input_, output, model, chunk_rows, settings, inference_log)
+        _batch_to_file(source, output, model, chunk_rows, settings, inference_log)
     else:
         _batch_shard(
-            input_, output, model, chunk_rows, settings, all_shards=all_shards, log=inference_log
+            source, output, model, chunk_rows, settings, all_shards=all_shards, log=inference_log
         )
     typer.echo(f"done in {time.perf_counter() - started:.1f}s")
 
 
 def _batch_to_file(
-    input_: Path,
+    input_: Location,
     output: Path,
     model: str,
     chunk_rows: int,
     settings: PredictSettings,
     inference_log: str | None,
 ) -> None:
+    from prodcat_predict.batch_inputs import kind_of
     from prodcat_predict.batch_predict import predict_frame, read_listings, write_predictions
 
-    if settings.shard_count != 1 or input_.is_dir():
+    if settings.shard_count != 1 or kind_of(input_) == "folder":
         raise InvalidInputError(
             f"--output {output}: shards and folder inputs write to a folder, not to one file"
         )
     loaded = _load(model, settings)
     frame = read_listings(input_)
-    started = time.perf_counter()
+    sink = _batch_log(inference_log, loaded, settings)
     out, summary = predict_frame(
-        frame, loaded, max_chars=settings.max_text_chars, chunk_rows=chunk_rows
+        frame, loaded, max_chars=settings.max_text_chars, chunk_rows=chunk_rows, sink=sink
     )
-    if inference_log:
-        _log_batch(inference_log, frame, out, loaded, settings, time.perf_counter() - started)
+    if sink is not None:
+        typer.echo(f"inference log: {sink.close():,} records -> {sink.target.uri}")
     write_predictions(out, output)
     typer.echo(
         f"predicted {summary.rows:,} listings with {loaded.metadata.model_id} "
@@ -167,26 +175,24 @@ def _batch_to_file(
     )
 
 
-def _log_batch(
-    uri: str, frame: Any, out: Any, loaded: LoadedModel, settings: PredictSettings, seconds: float
-) -> None:
-    from prodcat_predict.batch_log import log_batch
+def _log_target(uri: str | None, settings: PredictSettings) -> BatchLogTarget | None:
+    from prodcat_predict.batch_log import BatchLogTarget
 
-    written = log_batch(
-        uri,
-        frame,
-        out,
-        loaded,
-        max_chars=settings.max_text_chars,
-        seconds=seconds,
-        keep_text=settings.inference_log_text == "full",
-        model_name=settings.model_name,
-    )
-    typer.echo(f"inference log: {written:,} records -> {uri}")
+    if not uri:
+        return None
+    keep_text = settings.inference_log_text == "full"
+    return BatchLogTarget(uri, keep_text, settings.model_name, settings.top_k)
+
+
+def _batch_log(uri: str | None, loaded: LoadedModel, settings: PredictSettings) -> BatchLog | None:
+    from prodcat_predict.batch_log import BatchLog
+
+    target = _log_target(uri, settings)
+    return None if target is None else BatchLog(target, loaded)
 
 
 def _batch_shard(
-    input_: Path,
+    input_: Location,
     output: Path,
     model: str,
     chunk_rows: int,
@@ -195,12 +201,8 @@ def _batch_shard(
     all_shards: bool,
     log: str | None,
 ) -> None:
-    if log:
-        raise InvalidInputError(
-            f"--inference-log: only a batch into one file (.csv/.parquet) writes the log yet, "
-            f"not the sharded output folder {output}"
-        )
     from prodcat_predict.shards import (
+        Scoring,
         ShardPlan,
         check_shard,
         describe_shard,
@@ -215,24 +217,14 @@ def _batch_shard(
     pinned, version = pin_model_ref(model, settings)
     loaded = _load(pinned, settings)
     plan = ShardPlan(files, count, loaded.metadata.model_id, version)
-    max_chars, top_k = settings.max_text_chars, settings.top_k
+    scoring = Scoring(
+        settings.max_text_chars, chunk_rows, settings.top_k, _log_target(log, settings)
+    )
     if all_shards:
         processes = min(count, available_cpus())
-        done = run_all_shards(
-            plan,
-            output,
-            loaded.path,
-            processes=processes,
-            max_chars=max_chars,
-            chunk_rows=chunk_rows,
-            top_k=top_k,
-        )
+        done = run_all_shards(plan, output, loaded.path, scoring, processes=processes)
     else:
-        done = [
-            run_shard(
-                plan, index, output, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k
-            )
-        ]
+        done = [run_shard(plan, index, output, loaded, scoring)]
     for shard in done:
         typer.echo(describe_shard(shard, plan, output))
     if any(shard.finished for shard in done):

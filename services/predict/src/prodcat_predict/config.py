@@ -173,6 +173,9 @@ class PredictSettings(ServiceSettings):
         description="this process's shard of a batch (default: the Indexed Job's index, else 0)",
     )
     shard_count: int = Field(1, ge=1, le=10_000, description="shards a batch is split into")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (http://host:port) for a batch's s3:// input"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PredictSettings:

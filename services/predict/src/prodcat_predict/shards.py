@@ -11,6 +11,7 @@ bad input (no rows, a missing column, a file that is not CSV/Parquet) leaves no 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,15 +25,17 @@ from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from prodcat_core.errors import InvalidInputError, NotFoundError
+from prodcat_core.errors import InvalidInputError
 from prodcat_core.model import LoadedModel
+from prodcat_predict.batch_inputs import Location, folder_files, kind_of, size_of
+from prodcat_predict.batch_log import BatchLog, BatchLogTarget
 from prodcat_predict.batch_predict import (
     FORMATS,
     ID_COLUMN,
     TEXT_COLUMNS,
-    ChunkSink,
     check_columns,
     predict_frame,
     read_table,
@@ -49,7 +52,7 @@ ROW_COLUMN = "row"  # the listing's position in the whole input (all files, in n
 
 @dataclass(frozen=True)
 class InputFile:
-    path: Path
+    location: Location
     name: str  # relative to the input (what the plan records)
     size: int
     rows: int
@@ -97,38 +100,40 @@ def check_shard(index: int, count: int) -> None:
         )
 
 
-def _read_header(path: Path) -> tuple[list[str], int]:
+def _read_header(location: Location) -> tuple[list[str], int]:
     """A file's columns and row count, without reading a Parquet file's data."""
-    suffix = path.suffix.lower()
+    suffix = location.suffix
     try:
         if suffix == ".parquet":
-            meta = pq.ParquetFile(path).metadata
+            with location.fs.open_input_file(location.path) as f:
+                meta = pq.ParquetFile(f).metadata
             return list(meta.schema.to_arrow_schema().names), int(meta.num_rows)
-        columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        with location.fs.open_input_stream(location.path) as stream:
+            columns = [str(c) for c in pd.read_csv(stream, nrows=0).columns]
         # Rows are counted by parsing (a quoted description may hold newlines), one column kept.
-        rows = len(pd.read_csv(path, usecols=[0], dtype=str, keep_default_na=False))
+        with location.fs.open_input_stream(location.path) as stream:
+            rows = len(pd.read_csv(stream, usecols=[0], dtype=str, keep_default_na=False))
     except pd.errors.EmptyDataError:
         return [], 0
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as e:
-        raise InvalidInputError(f"--input {path}: unreadable {suffix[1:]} file: {e}") from e
+        raise InvalidInputError(f"--input {location}: unreadable {suffix[1:]} file: {e}") from e
     return columns, rows
 
 
-def list_inputs(source: Path) -> tuple[InputFile, ...]:
-    """The input's files (a file, or a folder's files in name order), each checked: CSV or
-    Parquet, readable, with a designation column. No rows at all is an error."""
-    if source.is_dir():
-        paths = sorted(p for p in source.iterdir() if not p.name.startswith((".", "_")))
-        for p in paths:
-            if not p.is_file() or p.suffix.lower() not in FORMATS:
+def list_inputs(source: Location) -> tuple[InputFile, ...]:
+    """The input's files (a file, or a folder's files in name order; local or s3://), each
+    checked: CSV or Parquet, readable, with a designation column. No rows at all is an error."""
+    if kind_of(source) == "folder":
+        paths = []
+        for p, kind in folder_files(source):
+            if kind != pafs.FileType.File or p.suffix not in FORMATS:
                 raise InvalidInputError(
                     f"--input {source}: {p.name} is not a .csv or .parquet file "
                     "(a folder holds only listing files)"
                 )
-    elif source.suffix.lower() not in FORMATS:
+            paths.append(p)
+    elif source.suffix not in FORMATS:
         raise InvalidInputError(f"--input {source}: expected a .csv or .parquet file or a folder")
-    elif not source.is_file():
-        raise NotFoundError(f"--input {source}: no such file or folder")
     else:
         paths = [source]
     files = []
@@ -136,7 +141,7 @@ def list_inputs(source: Path) -> tuple[InputFile, ...]:
         columns, rows = _read_header(path)
         if rows:
             check_columns(columns, f"--input {path}")
-        files.append(InputFile(path, path.name, path.stat().st_size, rows))
+        files.append(InputFile(path, path.name, size_of(path), rows))
     if not any(f.rows for f in files):
         raise InvalidInputError(f"--input {source}: no listings (no file with rows)")
     return tuple(files)
@@ -150,7 +155,7 @@ def read_rows(plan: ShardPlan, start: int, stop: int) -> pd.DataFrame:
     for f in plan.files:
         lo, hi = max(start, offset), min(stop, offset + f.rows)
         if lo < hi:
-            rows = with_listing_ids(read_table(f.path)).iloc[lo - offset : hi - offset]
+            rows = with_listing_ids(read_table(f.location)).iloc[lo - offset : hi - offset]
             ids = rows[ID_COLUMN].tolist() if ID_COLUMN in rows.columns else range(lo, hi)
             frame = pd.DataFrame({ID_COLUMN: ids, ROW_COLUMN: range(lo, hi)})
             for column in TEXT_COLUMNS:
@@ -260,20 +265,25 @@ class ShardOutcome:
     empty: int = 0
     truncated: int = 0
     finished: bool = False  # this shard wrote _SUCCESS
+    logged: int = 0  # inference log records written
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How every shard scores (picklable: the processes of run_all_shards get it)."""
+
+    max_chars: int
+    chunk_rows: int
+    top_k: int
+    log: BatchLogTarget | None = None  # also append the answers to this inference log
 
 
 def run_shard(
-    plan: ShardPlan,
-    index: int,
-    output: Path,
-    loaded: LoadedModel,
-    *,
-    max_chars: int,
-    chunk_rows: int,
-    top_k: int,
-    sink: ChunkSink | None = None,
+    plan: ShardPlan, index: int, output: Path, loaded: LoadedModel, scoring: Scoring
 ) -> ShardOutcome:
-    """Scores shard `index` unless its part is there already, then tries to finish the batch."""
+    """Scores shard `index` unless its part is there already, then tries to finish the batch.
+    With a log, a scored shard's answers go to the inference log before its part is written (a
+    shard redone after a crash logs its rows again; a skipped one logs nothing)."""
     check_shard(index, plan.count)
     start, stop = plan.rows_of(index)
     if check_output(plan, output):
@@ -288,54 +298,44 @@ def run_shard(
     else:
         logger.info("shard %d/%d: scoring rows %d to %d", index, plan.count, start, stop - 1)
         frame = read_rows(plan, start, stop)
+        sink = None if scoring.log is None else BatchLog(scoring.log, loaded)
         out, summary = predict_frame(
-            frame, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k, sink=sink
+            frame,
+            loaded,
+            max_chars=scoring.max_chars,
+            chunk_rows=scoring.chunk_rows,
+            top_k=scoring.top_k,
+            sink=sink,
         )
+        logged = 0 if sink is None else sink.close()
         out["model_id"] = plan.model_id
         out["model_version"] = pd.array([plan.model_version] * len(out), dtype="string")
         write_part(out, plan, output, index)
-        outcome = ShardOutcome(index, "written", len(out), summary.empty, summary.truncated)
-    finished = finish(plan, output)
-    return ShardOutcome(
-        outcome.index, outcome.state, outcome.rows, outcome.empty, outcome.truncated, finished
-    )
+        outcome = ShardOutcome(
+            index, "written", len(out), summary.empty, summary.truncated, logged=logged
+        )
+    return dataclasses.replace(outcome, finished=finish(plan, output))
 
 
 def _score_shard(
-    plan: ShardPlan,
-    index: int,
-    output: Path,
-    artifact: Path,
-    max_chars: int,
-    chunk_rows: int,
-    top_k: int,
+    plan: ShardPlan, index: int, output: Path, artifact: Path, scoring: Scoring
 ) -> ShardOutcome:
     """One shard in a process of its own (run_all_shards): loads the model, scores the shard."""
     from prodcat_core.model import load_model
 
     loaded = load_model(artifact, intra_op_threads=1)
-    return run_shard(
-        plan, index, output, loaded, max_chars=max_chars, chunk_rows=chunk_rows, top_k=top_k
-    )
+    return run_shard(plan, index, output, loaded, scoring)
 
 
 def run_all_shards(
-    plan: ShardPlan,
-    output: Path,
-    artifact: Path,
-    *,
-    processes: int,
-    max_chars: int,
-    chunk_rows: int,
-    top_k: int,
+    plan: ShardPlan, output: Path, artifact: Path, scoring: Scoring, *, processes: int
 ) -> list[ShardOutcome]:
     """Every shard of the plan on this machine, `processes` at a time (what an Indexed Job does
     with pods): the local runner's way to run a batch."""
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
     with ProcessPoolExecutor(max_workers=max(1, processes), mp_context=context) as pool:
         futures = [
-            pool.submit(_score_shard, plan, i, output, artifact, max_chars, chunk_rows, top_k)
-            for i in range(plan.count)
+            pool.submit(_score_shard, plan, i, output, artifact, scoring) for i in range(plan.count)
         ]
         return [f.result() for f in futures]
 
@@ -348,7 +348,8 @@ def describe_shard(shard: ShardOutcome, plan: ShardPlan, output: Path) -> str:
         return f"{head}: the batch is complete already -> {output}"
     if shard.state == "skipped":
         return f"{head}: {where.name} exists for this batch, skipped"
+    logged = f"; inference log: {shard.logged:,} records" if shard.logged else ""
     return (
         f"{head}: predicted {shard.rows:,} listings with {plan.model_id} "
-        f"({shard.empty} without text, {shard.truncated} truncated) -> {where}"
+        f"({shard.empty} without text, {shard.truncated} truncated) -> {where}{logged}"
     )
