@@ -16,7 +16,7 @@ from tests.chart.render import CHART_DIR, REPO_ROOT, render
 from tests.chart.scenarios import objects, pod_specs, scenario_names, values
 
 SKAFFOLD = REPO_ROOT / "skaffold.yaml"
-IMAGES = {"data", "train", "evaluate", "predict"}
+IMAGES = {"data", "train", "evaluate", "predict", "monitor"}
 
 
 def documents() -> list[dict[str, Any]]:
@@ -60,6 +60,7 @@ ENTRYPOINTS = {
     "train": ["prodcat"],
     "evaluate": ["prodcat"],
     "predict": ["prodcat"],
+    "monitor": ["prodcat"],
 }
 
 
@@ -74,7 +75,7 @@ def entrypoint(member: str) -> list[str]:
     return parsed
 
 
-@pytest.mark.parametrize("member", ["data", "train", "evaluate"])
+@pytest.mark.parametrize("member", ["data", "train", "evaluate", "monitor"])
 def test_dockerfiles_follow_the_image_rules(member: str) -> None:
     text = (REPO_ROOT / "services" / member / "Dockerfile").read_text(encoding="utf-8")
     assert text.count("\nFROM ") >= 2, "multi-stage"
@@ -86,7 +87,7 @@ def test_dockerfiles_follow_the_image_rules(member: str) -> None:
     assert "-c requirements/constraints.txt" in text
     assert "org.opencontainers.image.source" in text
     assert "org.opencontainers.image.revision" in text
-    others = {"core", "cli", "data", "train", "evaluate", "predict"} - {"core", "cli", member}
+    others = {"core", "cli", *IMAGES} - {"core", "cli", member}
     for other in others:
         assert f"services/{other}/" not in text, f"{member} image copies services/{other}"
 
@@ -164,4 +165,8 @@ def test_every_rendered_command_is_its_images_entrypoint(scenario: str) -> None:
                 continue  # MLflow's public image
             assert c["command"] == ENTRYPOINTS[member], f"{where} {c['name']}: {c['command']}"
             seen.add(member)
-    assert seen == set(ENTRYPOINTS), seen
+    # The monitor image runs only with model health on (its Job template and CronJob).
+    expected = set(ENTRYPOINTS) - (
+        set() if values(scenario)["modelHealth"]["enabled"] else {"monitor"}
+    )
+    assert seen == expected, seen
